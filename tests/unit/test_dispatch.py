@@ -1,0 +1,165 @@
+"""Handlers, waiters and streams: the user-facing side of event delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import pytest
+
+from tether._dispatch import EventDispatcher, HandlerError
+from tether._event import Event
+
+
+@dataclass(frozen=True, slots=True)
+class Ping(Event):
+    n: int
+
+
+@dataclass(frozen=True, slots=True)
+class Pong(Event):
+    n: int
+
+
+async def drain(dispatcher: EventDispatcher) -> None:
+    async with asyncio.timeout(5):
+        await dispatcher.wait_idle()
+
+
+async def test_handlers_start_in_event_order_and_get_subclasses() -> None:
+    dispatcher = EventDispatcher()
+    seen: list[tuple[str, int]] = []
+
+    @dispatcher.on(Ping)
+    async def on_ping(event: Ping) -> None:
+        seen.append(("ping", event.n))
+
+    def on_any(event: Event) -> None:
+        if isinstance(event, Ping | Pong):
+            seen.append(("any", event.n))
+
+    dispatcher.subscribe(Event, on_any)
+    for n in range(3):
+        dispatcher.dispatch(Ping(n))
+    dispatcher.dispatch(Pong(9))
+    await drain(dispatcher)
+
+    assert [n for kind, n in seen if kind == "ping"] == [0, 1, 2]
+    assert [n for kind, n in seen if kind == "any"] == [0, 1, 2, 9]
+
+
+async def test_a_slow_handler_delays_no_other_handler() -> None:
+    dispatcher = EventDispatcher()
+    release = asyncio.Event()
+    fast: list[int] = []
+
+    @dispatcher.on(Ping)
+    async def slow(event: Ping) -> None:
+        if event.n == 0:
+            await release.wait()
+
+    @dispatcher.on(Ping)
+    async def quick(event: Ping) -> None:
+        fast.append(event.n)
+
+    for n in range(5):
+        dispatcher.dispatch(Ping(n))
+    async with asyncio.timeout(5):
+        while len(fast) < 5:
+            await asyncio.sleep(0.001)
+
+    assert fast == [0, 1, 2, 3, 4]
+    release.set()
+    await drain(dispatcher)
+
+
+async def test_a_raising_handler_is_logged_once_and_raised_as_handler_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    dispatcher = EventDispatcher()
+    errors: list[HandlerError] = []
+
+    @dispatcher.on(Ping)
+    def broken(event: Ping) -> None:
+        raise ValueError("bad")
+
+    dispatcher.subscribe(HandlerError, errors.append)
+    with caplog.at_level(logging.ERROR, logger="tether.handlers"):
+        dispatcher.dispatch(Ping(1))
+        await drain(dispatcher)
+
+    [error] = errors
+    assert error.event == Ping(1) and isinstance(error.error, ValueError)
+    assert "broken" in error.handler_name
+    records = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(records) == 1 and "broken" in records[0].getMessage()
+
+
+async def test_a_slow_handler_gets_a_warning_naming_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    dispatcher = EventDispatcher(slow_handler_warning_s=0.05)
+
+    @dispatcher.on(Ping)
+    async def dawdler(event: Ping) -> None:
+        await asyncio.sleep(0.2)
+
+    with caplog.at_level(logging.WARNING, logger="tether.handlers"):
+        dispatcher.dispatch(Ping(1))
+        await drain(dispatcher)
+
+    assert dispatcher.stats.slow_handlers == 1
+    assert any("dawdler" in r.getMessage() for r in caplog.records)
+
+
+async def test_wait_for_matches_check_and_times_out() -> None:
+    dispatcher = EventDispatcher()
+    waiter = asyncio.ensure_future(
+        dispatcher.wait_for(Ping, check=lambda e: e.n == 2, timeout=5)
+    )
+    await asyncio.sleep(0)
+    for n in range(4):
+        dispatcher.dispatch(Ping(n))
+
+    assert (await waiter) == Ping(2)
+    with pytest.raises(TimeoutError):
+        await dispatcher.wait_for(Pong, timeout=0.01)
+
+
+async def test_stream_buffers_from_creation_and_unsubscribes_on_exit() -> None:
+    dispatcher = EventDispatcher()
+    stream = dispatcher.stream(Ping)
+    for n in range(3):
+        dispatcher.dispatch(Ping(n))
+
+    got: list[int] = []
+    async with asyncio.timeout(5):
+        async for event in stream:
+            got.append(event.n)
+            if len(got) == 3:
+                break
+    await stream.aclose()
+    dispatcher.dispatch(Ping(7))
+
+    assert got == [0, 1, 2]
+    assert dispatcher._streams == []
+
+
+async def test_cancelled_subscription_gets_nothing_more() -> None:
+    dispatcher = EventDispatcher()
+    seen: list[int] = []
+    subscription = dispatcher.subscribe(Ping, lambda e: seen.append(e.n))
+    dispatcher.dispatch(Ping(1))
+    await drain(dispatcher)
+    subscription.cancel()
+    dispatcher.dispatch(Ping(2))
+    await drain(dispatcher)
+
+    assert seen == [1]
+
+
+def test_subscribing_something_that_is_not_an_event_is_refused() -> None:
+    dispatcher = EventDispatcher()
+    with pytest.raises(TypeError):
+        dispatcher.subscribe(int, print)  # type: ignore[type-var]
