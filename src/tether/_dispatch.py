@@ -76,7 +76,7 @@ def _name_of(handler: Callable[..., Any]) -> str:
 class Subscription:
     """A handler's registration; :meth:`cancel` removes it."""
 
-    __slots__ = ("_dispatcher", "handler", "kind")
+    __slots__ = ("_dispatcher", "handler", "kind", "name")
 
     def __init__(
         self, dispatcher: EventDispatcher, kind: type[Event], handler: Handler[Any]
@@ -84,6 +84,8 @@ class Subscription:
         self._dispatcher = dispatcher
         self.kind = kind
         self.handler = handler
+        #: The handler's qualified name, for logs and task names.
+        self.name = _name_of(handler)
 
     def cancel(self) -> None:
         """Stop delivering events to this handler."""
@@ -274,7 +276,7 @@ class EventDispatcher:
             )
             self._routes[type(event)] = subscriptions
         for subscription in subscriptions:
-            self._start(subscription.handler, event)
+            self._start(subscription, event)
         if self._waiters:
             self._feed_waiters(event)
         for stream in tuple(self._streams):
@@ -294,20 +296,26 @@ class EventDispatcher:
                 future.set_result(event)
                 self._waiters.remove(entry)
 
-    def _start(self, handler: Handler[Any], event: Event) -> None:
+    def _start(self, subscription: Subscription, event: Event) -> None:
         loop = asyncio.get_running_loop()
-        task = loop.create_task(self._call(handler, event))
+        # The task is named after the handler so that a blocked loop can be traced
+        # back to it (see tether._iothread.LoopLagMonitor).
+        task = loop.create_task(
+            self._call(subscription, event),
+            name=f"handler {subscription.name} on {type(event).__name__}",
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _call(self, handler: Handler[Any], event: Event) -> None:
+    async def _call(self, subscription: Subscription, event: Event) -> None:
+        handler = subscription.handler
         stats = self.stats
         stats.handler_calls += 1
         stats.running += 1
         stats.peak_running = max(stats.peak_running, stats.running)
         loop = asyncio.get_running_loop()
         watchdog = loop.call_later(
-            self.slow_handler_warning_s, self._warn_slow, handler, event
+            self.slow_handler_warning_s, self._warn_slow, subscription, event
         )
         try:
             result = handler(event)
@@ -317,7 +325,7 @@ class EventDispatcher:
             raise
         except Exception as exc:
             stats.handler_errors += 1
-            name = _name_of(handler)
+            name = subscription.name
             logger.error(
                 "%s: handler %s raised on %s",
                 self.name,
@@ -331,13 +339,13 @@ class EventDispatcher:
             watchdog.cancel()
             stats.running -= 1
 
-    def _warn_slow(self, handler: Handler[Any], event: Event) -> None:
+    def _warn_slow(self, subscription: Subscription, event: Event) -> None:
         self.stats.slow_handlers += 1
         logger.warning(
             "%s: handler %s has been running on %s for more than %.1f s; it delays "
             "nothing else, but check it does not hang",
             self.name,
-            _name_of(handler),
+            subscription.name,
             type(event).__name__,
             self.slow_handler_warning_s,
         )
