@@ -8,10 +8,11 @@ can be told to fail the next requests in scripted ways.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -20,6 +21,8 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+
+from tether.rest import RESTClient
 
 API = "/api/v10"
 # Distinctive, so that a leak anywhere is found by a plain substring search.
@@ -50,6 +53,9 @@ class Received:
     at: float
     json: Any = None
     form: dict[str, tuple[str | None, str | None, bytes]] = field(default_factory=dict)
+
+
+RECEIVED = web.RequestKey("received", Received)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +180,7 @@ class FakeDiscord:
             received.form = _parse_form(request.headers["Content-Type"], body)
             if "payload_json" in received.form:
                 received.json = orjson.loads(received.form["payload_json"][2])
-        request["received"] = received
+        request[RECEIVED] = received
 
         fault = self._next_fault(template)
         if fault is not None:
@@ -302,9 +308,9 @@ class FakeDiscord:
         return _json({"id": channel_id, "type": 0, "name": "general"})
 
     async def _create_message(self, request: web.Request) -> web.Response:
-        payload = request["received"].json or {}
+        payload = request[RECEIVED].json or {}
         content = payload.get("content", "")
-        has_files = bool(request["received"].form)
+        has_files = bool(request[RECEIVED].form)
         if not content and not payload.get("embeds") and not has_files:
             return _json(
                 {"message": "Cannot send an empty message", "code": 50006}, status=400
@@ -344,11 +350,11 @@ class FakeDiscord:
         message = self.messages.get(request.match_info["message_id"])
         if message is None:
             return _json({"message": "Unknown Message", "code": 10008}, status=404)
-        message.update(request["received"].json or {})
+        message.update(request[RECEIVED].json or {})
         return _json(message)
 
     async def _bulk_delete(self, request: web.Request) -> web.Response:
-        ids = (request["received"].json or {}).get("messages", [])
+        ids = (request[RECEIVED].json or {}).get("messages", [])
         if not 2 <= len(ids) <= 100:
             return _json({"message": "Invalid Form Body", "code": 50035}, status=400)
         return web.Response(status=204)
@@ -385,3 +391,28 @@ def _parse_form(
         assert isinstance(name, str) and isinstance(payload, bytes)
         parts[name] = (part.get_filename(), part.get_content_type(), payload)
     return parts
+
+
+@contextlib.asynccontextmanager
+async def serve(
+    timeout_s: float = 10.0, **options: Any
+) -> AsyncIterator[tuple[FakeDiscord, RESTClient]]:
+    """A fresh server and a client aimed at it, the whole use bounded in time."""
+    async with (
+        asyncio.timeout(timeout_s),
+        FakeDiscord() as server,
+        rest_client(server, **options) as rest,
+    ):
+        yield server, rest
+
+
+def rest_client(server: FakeDiscord, **options: Any) -> RESTClient:
+    """A client aimed at ``server``, with short retry pauses."""
+    options.setdefault("retry_backoff_s", 0.01)
+    return RESTClient(server.token, api_url=server.api_url, **options)
+
+
+async def wait_until(condition: Callable[[], bool]) -> None:
+    """Poll ``condition`` until true (callers bound it with asyncio.timeout)."""
+    while not condition():
+        await asyncio.sleep(0.005)
