@@ -123,7 +123,7 @@ COMMAND_OPCODES: Final[frozenset[Opcode]] = frozenset(
     }
 )
 #: The code of every close the protocol asks for (never 1000/1001).
-REQUESTED_CLOSE_CODE: Final[int] = CloseCode.UNKNOWN_ERROR
+REQUESTED_CLOSE_CODE: Final[int] = int(CloseCode.UNKNOWN_ERROR)
 
 # op 9 asks for a random wait of 1 to 5 s before the next connection.
 _INVALID_SESSION_DELAY_S: Final[tuple[float, float]] = (1.0, 5.0)
