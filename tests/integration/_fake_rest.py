@@ -395,11 +395,11 @@ def _parse_form(
 
 @contextlib.asynccontextmanager
 async def serve(
-    timeout_s: float = 10.0, **options: Any
+    within_s: float = 10.0, **options: Any
 ) -> AsyncIterator[tuple[FakeDiscord, RESTClient]]:
     """A fresh server and a client aimed at it, the whole use bounded in time."""
     async with (
-        asyncio.timeout(timeout_s),
+        asyncio.timeout(within_s),
         FakeDiscord() as server,
         rest_client(server, **options) as rest,
     ):
