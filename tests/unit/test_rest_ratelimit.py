@@ -233,6 +233,16 @@ def test_bucket_429_holds_that_bucket_for_retry_after() -> None:
     assert limiter.statistics().rate_limited == 1
 
 
+def test_429_retry_after_overrules_the_known_window_end() -> None:
+    limiter = RateLimiter()
+    learn_bucket(limiter, CHANNEL, "1", 0.0, info(900, 60.0, limit=1000))
+    permit = granted(limiter.acquire(CHANNEL, "1", 1.0))
+    limiter.rate_limited(permit, 1.0, 0.25, is_global=False)
+
+    assert waits(limiter.acquire(CHANNEL, "1", 1.0)).delay_s == pytest.approx(0.25)
+    granted(limiter.acquire(CHANNEL, "1", 1.25))
+
+
 def test_429_without_headers_still_holds_the_route() -> None:
     limiter = RateLimiter()
     permit = granted(limiter.acquire(CHANNEL, "1", 0.0))

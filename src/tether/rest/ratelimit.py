@@ -218,9 +218,10 @@ class _Bucket:
             self.reset_epoch = info.reset_epoch
 
     def block(self, until: float) -> None:
-        """Grant nothing before ``until`` (after a 429)."""
+        """Grant nothing before ``until``: a 429's ``retry_after`` overrules the
+        window end known so far, earlier or later."""
         self.remaining = 0
-        self.reset_at = until if self.reset_at is None else max(self.reset_at, until)
+        self.reset_at = until
 
     def is_idle(self, now: float) -> bool:
         return self.in_flight == 0 and (self.reset_at is None or now >= self.reset_at)
