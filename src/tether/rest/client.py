@@ -104,14 +104,18 @@ class RESTClient:
             without ``"Bot "``). Never logged or shown.
         api_url: the REST base URL, with the API version (``.../api/v10``).
         timeout_s: the longest one attempt may take, answer read included.
-        max_retries: how many times an idempotent request (GET, HEAD, PUT, DELETE)
-            is sent again after 502/503/504, a connection error or a timeout.
+        max_retries: how many times an idempotent request (GET, HEAD, OPTIONS, PUT,
+            DELETE) is sent again after 502/503/504, a connection error or a timeout.
         max_rate_limit_wait_s: the longest single rate-limit wait accepted; a longer
             one raises :class:`~tether.errors.RateLimitedError` instead.
         user_agent: the ``User-Agent`` header.
         retry_backoff_s: the first pause between retries; it doubles each time,
             with jitter, up to 10 s.
         global_limit: requests per second allowed across all routes.
+
+    Attributes:
+        rate_limiter: the :class:`~tether.rest.ratelimit.RateLimiter` deciding when
+            each request may go; its ``statistics()`` count grants, waits and 429s.
 
     Raises:
         ValueError: a number is out of range.
