@@ -757,7 +757,9 @@ class GatewayProtocol:
 
     def _on_hello(self, d: object) -> None:
         if self._state is not _S.AWAITING_HELLO:
-            self._warn_once("hello", "received HELLO in state %s; ignored", self._state)
+            self._warn_once(
+                "hello", "received HELLO in state %s; ignored", self._state.name
+            )
             return
         interval_ms = d.get("heartbeat_interval") if isinstance(d, Mapping) else None
         if (
@@ -816,7 +818,7 @@ class GatewayProtocol:
             self._warn_once(
                 "dispatch-early",
                 "received a dispatch before IDENTIFY or RESUME (state %s); ignored",
-                self._state,
+                self._state.name,
             )
             return
         name = payload.get("t")
@@ -851,7 +853,9 @@ class GatewayProtocol:
     def _on_ready(self, seq: int | None, data: object) -> None:
         session_id = data.get("session_id") if isinstance(data, Mapping) else None
         if self._state is not _S.IDENTIFYING:
-            self._warn_once("ready", "received READY in state %s; ignored", self._state)
+            self._warn_once(
+                "ready", "received READY in state %s; ignored", self._state.name
+            )
             return
         if not isinstance(session_id, str) or seq is None:
             self._warn_once(
@@ -871,7 +875,7 @@ class GatewayProtocol:
     def _on_resumed(self, seq: int | None, data: object) -> None:
         if self._state is not _S.RESUMING:
             self._warn_once(
-                "resumed", "received RESUMED in state %s; ignored", self._state
+                "resumed", "received RESUMED in state %s; ignored", self._state.name
             )
             return
         assert self._session_id is not None
