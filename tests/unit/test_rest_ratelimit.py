@@ -289,6 +289,19 @@ def test_global_limit_allows_fifty_per_second_by_default() -> None:
     granted(limiter.acquire(CHANNEL, "50", 1.0))
 
 
+def test_global_limit_is_a_sliding_window() -> None:
+    limiter = RateLimiter(global_limit=4)
+    for channel in range(2):
+        granted(limiter.acquire(CHANNEL, str(channel), 0.0))
+    for channel in range(2, 4):
+        granted(limiter.acquire(CHANNEL, str(channel), 0.5))
+
+    # The two grants of 0.0 leave the window at 1.0; those of 0.5 only at 1.5.
+    granted(limiter.acquire(CHANNEL, "4", 1.0))
+    granted(limiter.acquire(CHANNEL, "5", 1.0))
+    assert waits(limiter.acquire(CHANNEL, "6", 1.0)).delay_s == pytest.approx(0.5)
+
+
 def test_requests_outside_the_global_limit_are_not_counted() -> None:
     limiter = RateLimiter(global_limit=2)
     route = "POST /interactions/{interaction_id}/{interaction_token}/callback"
@@ -305,6 +318,37 @@ def test_a_wait_on_a_bucket_spends_no_global_slot() -> None:
     for _ in range(5):
         waits(limiter.acquire(CHANNEL, "1", 0.0))
     granted(limiter.acquire(CHANNEL, "2", 0.0))
+
+
+def test_margin_is_added_to_every_wait_from_server_timing() -> None:
+    limiter = RateLimiter(margin_s=0.02)
+    learn_bucket(limiter, CHANNEL, "1", 0.0, info(0, 1.0, limit=1))
+    bucket = waits(limiter.acquire(CHANNEL, "1", 1.0))
+    assert bucket.reason == "bucket"
+    assert bucket.delay_s == pytest.approx(0.02)
+    permit = granted(limiter.acquire(CHANNEL, "1", 1.02))
+
+    limiter.rate_limited(permit, 1.1, 0.5, is_global=True)
+    paused = waits(limiter.acquire(CHANNEL, "2", 1.1))
+    assert paused.reason == "global"
+    assert paused.delay_s == pytest.approx(0.52)
+
+
+def test_margin_lengthens_the_global_period() -> None:
+    limiter = RateLimiter(global_limit=1, margin_s=0.02)
+    granted(limiter.acquire(CHANNEL, "1", 0.0))
+    wait = waits(limiter.acquire(CHANNEL, "2", 0.5))
+    assert wait.reason == "global"
+    assert wait.delay_s == pytest.approx(0.52)
+
+
+def test_reset_epochs_rounded_differently_name_one_window() -> None:
+    limiter = RateLimiter()
+    learn_bucket(limiter, MESSAGES, "1", 0.0, info(4, 1.0, reset_epoch=100.000))
+    permits = [granted(limiter.acquire(MESSAGES, "1", 0.1)) for _ in range(4)]
+    limiter.complete(permits[0], 0.2, info(3, 0.8, reset_epoch=100.001))
+
+    waits(limiter.acquire(MESSAGES, "1", 0.2))
 
 
 # Housekeeping

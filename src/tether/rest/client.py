@@ -79,6 +79,9 @@ _TRANSIENT_ERRORS: Final = (
 _MAX_RATE_LIMITED: Final = 5
 _MAX_WAITS: Final = 1000
 
+# Added to every rate-limit wait: servers round their times to the millisecond.
+_RATE_LIMIT_MARGIN_S: Final = 0.02
+
 # The longest pause between two retries, in seconds.
 _MAX_BACKOFF_S: Final = 10.0
 
@@ -152,7 +155,9 @@ class RESTClient:
         self.user_agent = user_agent
         self.retry_backoff_s = retry_backoff_s
         # The pure rate-limit bookkeeping.
-        self.rate_limiter = RateLimiter(global_limit=global_limit)
+        self.rate_limiter = RateLimiter(
+            global_limit=global_limit, margin_s=_RATE_LIMIT_MARGIN_S
+        )
 
         # Created by the first request, in the running loop.
         self._session: aiohttp.ClientSession | None = None

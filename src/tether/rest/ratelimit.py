@@ -33,6 +33,7 @@ Invariants
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -55,6 +56,10 @@ GLOBAL_PERIOD_S: Final = 1.0
 # Without X-RateLimit-Reset, two answers belong to one window when their reset
 # times, as seen here, differ by less than this (network delay makes them drift).
 _SAME_WINDOW_TOLERANCE_S: Final = 0.25
+
+# Two X-RateLimit-Reset values closer than this name one window: servers round
+# them to the millisecond, and Discord's windows are far longer.
+_EPOCH_TOLERANCE_S: Final = 0.05
 
 # Buckets with nothing in flight and no window running are dropped this often.
 _PRUNE_INTERVAL_S: Final = 60.0
@@ -186,7 +191,7 @@ class _Bucket:
             self.reset_at = None
             self.remaining = self.limit
 
-    def learn(self, info: RateLimitInfo, now: float) -> None:
+    def learn(self, info: RateLimitInfo, now: float, margin_s: float) -> None:
         """Take in the headers of an answer counted against this bucket."""
         if info.remaining is None or info.reset_after_s is None:
             return
@@ -194,13 +199,13 @@ class _Bucket:
             self.limit = info.limit
         elif self.limit is None:
             self.limit = info.remaining + 1
-        reset_at = now + info.reset_after_s
+        reset_at = now + info.reset_after_s + margin_s
 
         if info.reset_epoch is not None and self.reset_epoch is not None:
-            if info.reset_epoch < self.reset_epoch:
+            if info.reset_epoch < self.reset_epoch - _EPOCH_TOLERANCE_S:
                 # A late answer from a window that is already over.
                 return
-            same_window = info.reset_epoch == self.reset_epoch
+            same_window = abs(info.reset_epoch - self.reset_epoch) < _EPOCH_TOLERANCE_S
         else:
             same_window = (
                 self.reset_at is not None
@@ -230,9 +235,15 @@ class _Bucket:
 class RateLimiter:
     """Decides when each REST request may be sent. Pure: time is passed in.
 
+    The global limit is kept as a sliding window: no ``global_period_s`` interval
+    ever holds more than ``global_limit`` grants, whatever window the server counts.
+
     Args:
         global_limit: requests allowed per ``global_period_s`` across all routes.
         global_period_s: the period of the global limit, in seconds.
+        margin_s: added to every wait that comes from the server's timing (window
+            resets, ``retry_after``) and to the global period, to absorb rounding
+            to the millisecond and network jitter.
     """
 
     def __init__(
@@ -240,11 +251,15 @@ class RateLimiter:
         *,
         global_limit: int = GLOBAL_LIMIT,
         global_period_s: float = GLOBAL_PERIOD_S,
+        margin_s: float = 0.0,
     ) -> None:
         if global_limit < 1 or global_period_s <= 0:
             raise ValueError("the global limit needs a positive count and period")
+        if margin_s < 0:
+            raise ValueError("margin_s must be 0 or more")
         self._global_limit = global_limit
-        self._global_period_s = global_period_s
+        self._global_period_s = global_period_s + margin_s
+        self._margin_s = margin_s
 
         # Route key -> bucket hash learnt from its answers (_NO_BUCKET: none).
         self._hashes: dict[str, str] = {}
@@ -253,9 +268,8 @@ class RateLimiter:
         self._buckets: dict[tuple[str, str, str], _Bucket] = {}
         # No request counted against the global limit before this time.
         self._global_paused_until = -math.inf
-        # The current global window: its start and the requests granted in it.
-        self._global_window_start = -math.inf
-        self._global_count = 0
+        # When the last `global_limit` requests counted globally were granted.
+        self._global_grants: deque[float] = deque(maxlen=global_limit)
         # When idle buckets were last dropped.
         self._pruned_at = -math.inf
 
@@ -285,13 +299,10 @@ class RateLimiter:
 
         if now < self._global_paused_until:
             return self._wait(self._global_paused_until - now, "global")
-        if counts_global:
-            if now >= self._global_window_start + self._global_period_s:
-                self._global_window_start = now
-                self._global_count = 0
-            if self._global_count >= self._global_limit:
-                window_end = self._global_window_start + self._global_period_s
-                return self._wait(window_end - now, "global")
+        if counts_global and len(self._global_grants) == self._global_limit:
+            frees_at = self._global_grants[0] + self._global_period_s
+            if now < frees_at:
+                return self._wait(frees_at - now, "global")
 
         bucket_hash = self._hashes.get(route)
         slot: tuple[str, str, str] | None
@@ -316,7 +327,7 @@ class RateLimiter:
                 bucket.remaining = max(0, bucket.remaining - 1)
 
         if counts_global:
-            self._global_count += 1
+            self._global_grants.append(now)
         self._granted += 1
         return Permit(
             route=route,
@@ -368,7 +379,7 @@ class RateLimiter:
             if ok and permit.route not in self._hashes:
                 self._hashes[permit.route] = _NO_BUCKET
             return
-        self._bucket_of(permit, info.bucket).learn(info, now)
+        self._bucket_of(permit, info.bucket).learn(info, now, self._margin_s)
 
     def rate_limited(
         self,
@@ -390,7 +401,7 @@ class RateLimiter:
         """
         self._release(permit)
         self._rate_limited += 1
-        until = now + max(0.0, retry_after_s)
+        until = now + max(0.0, retry_after_s) + self._margin_s
         if is_global:
             self._global_paused_until = max(self._global_paused_until, until)
             return
