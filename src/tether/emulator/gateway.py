@@ -1,0 +1,1266 @@
+"""The emulated gateway: websocket handler, session semantics and dispatch fan-out.
+
+How it works. Each websocket upgrade becomes a :class:`~._session.Connection`;
+HELLO goes out at once and a heartbeat deadline is armed. Every client payload is
+handled synchronously by :meth:`Gateway._receive` (no awaits), so the order of
+what is queued is the order of what happened. IDENTIFY creates a
+:class:`~._session.Session`, READY is its seq 1, then a task streams its guilds.
+World changes reach sessions through :meth:`Gateway.publish`, which assigns each
+session's next seq, appends the dispatch to the replay buffer and queues it on the
+attached connection, if any. A connection that closes abnormally leaves the
+session resumable: dispatches keep buffering until RESUME replays them or the
+session expires.
+
+Close codes and their effect on the session follow PROTOCOL.md sections 1.10 and
+2; the server keeps its own table (:data:`SESSION_ENDING_CLOSES`) rather than the
+client's policy, so the two can disagree and a test can notice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import itertools
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+from aiohttp import WSMsgType, web
+
+from tether._secret import Token
+from tether.emulator._compress import COMPRESSIONS, make_compressor
+from tether.emulator._session import Connection, Session
+from tether.emulator.records import (
+    ConnectionInfo,
+    FrameRecord,
+    IdentifyRecord,
+    SessionInfo,
+    SessionState,
+)
+from tether.emulator.world import World, shard_for
+from tether.gateway.intents import ALL_INTENTS, PRIVILEGED_INTENTS, Intents
+from tether.gateway.opcodes import CloseCode, Opcode
+
+__all__ = ["SESSION_ENDING_CLOSES", "Gateway", "GatewaySettings"]
+
+logger = logging.getLogger(__name__)
+
+#: Close codes after which the server forgets the session, whoever sends them.
+SESSION_ENDING_CLOSES: Final[frozenset[int]] = frozenset(
+    {
+        CloseCode.NORMAL_CLOSURE,
+        CloseCode.GOING_AWAY,
+        CloseCode.NOT_AUTHENTICATED,
+        CloseCode.AUTHENTICATION_FAILED,
+        CloseCode.INVALID_SEQ,
+        CloseCode.SESSION_TIMED_OUT,
+        CloseCode.INVALID_SHARD,
+        CloseCode.SHARDING_REQUIRED,
+        CloseCode.INVALID_API_VERSION,
+        CloseCode.INVALID_INTENTS,
+        CloseCode.DISALLOWED_INTENTS,
+    }
+)
+
+#: API versions the gateway serves.
+API_VERSIONS: Final[frozenset[str]] = frozenset({"9", "10"})
+
+#: Members per GUILD_MEMBERS_CHUNK.
+CHUNK_SIZE: Final[int] = 1000
+
+#: Opcodes a client may send (anything else closes with 4001).
+_CLIENT_OPCODES: Final[frozenset[int]] = frozenset(
+    {
+        Opcode.HEARTBEAT,
+        Opcode.IDENTIFY,
+        Opcode.PRESENCE_UPDATE,
+        Opcode.VOICE_STATE_UPDATE,
+        Opcode.RESUME,
+        Opcode.REQUEST_GUILD_MEMBERS,
+        Opcode.REQUEST_SOUNDBOARD_SOUNDS,
+        Opcode.REQUEST_CHANNEL_INFO,
+    }
+)
+
+_STATUSES: Final[frozenset[str]] = frozenset(
+    {"online", "dnd", "idle", "invisible", "offline"}
+)
+_TRACE: Final[list[str]] = ['["tether-emulator",{"micros":0}]']
+# Application flags: presence, members and message content "limited" (under 100
+# guilds), the form unverified bots get.
+_INTENT_FLAGS: Final[dict[int, int]] = {
+    Intents.GUILD_PRESENCES: 1 << 13,
+    Intents.GUILD_MEMBERS: 1 << 15,
+    Intents.MESSAGE_CONTENT: 1 << 19,
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GatewaySettings:
+    """Gateway behaviour knobs; :class:`~tether.emulator.Emulator` fills them in.
+
+    Attributes:
+        heartbeat_interval_s: the HELLO heartbeat interval.
+        heartbeat_timeout_factor: a connection with no heartbeat for
+            ``interval * factor`` seconds is closed with 4000.
+        recommended_shards: the ``shards`` of GET /gateway/bot.
+        max_concurrency: IDENTIFYs allowed per identify window, one per bucket
+            ``shard_id % max_concurrency``.
+        identify_window_s: the identify window (5 s on Discord).
+        session_start_limit: IDENTIFYs allowed per ``session_start_reset_s``.
+        session_start_reset_s: the session start window (24 h on Discord).
+        privileged_intents: privileged intents the application may use.
+        guild_stream_delay_s: pause between GUILD_CREATEs after READY.
+        send_limit: client payloads allowed in any ``send_window_s`` (sliding).
+        send_window_s: the send window.
+        max_payload_size: the largest client payload, in bytes.
+        replay_buffer_size: dispatches kept per session for RESUME.
+        session_resume_timeout_s: how long a disconnected session stays resumable.
+        fault_close_delay_s: after op 7 / op 9, the server closes the connection
+            itself if the client has not after this long.
+        max_guilds_per_shard: above this, IDENTIFY closes with 4011.
+        close_timeout_s: how long a server close waits for the client's answer.
+        outbox_limit: frames queued for one connection before it is dropped.
+        member_request_interval_s: one all-members request per guild per this.
+    """
+
+    heartbeat_interval_s: float = 41.25
+    heartbeat_timeout_factor: float = 1.5
+    recommended_shards: int = 1
+    max_concurrency: int = 1
+    identify_window_s: float = 5.0
+    session_start_limit: int = 1000
+    session_start_reset_s: float = 86_400.0
+    privileged_intents: int = PRIVILEGED_INTENTS
+    guild_stream_delay_s: float = 0.0
+    send_limit: int = 120
+    send_window_s: float = 60.0
+    max_payload_size: int = 4096
+    replay_buffer_size: int = 10_000
+    session_resume_timeout_s: float = 180.0
+    fault_close_delay_s: float = 2.0
+    max_guilds_per_shard: int = 2500
+    close_timeout_s: float = 2.0
+    outbox_limit: int = 100_000
+    member_request_interval_s: float = 30.0
+
+
+class _Reject(Exception):
+    """Close the connection: raised inside payload handling."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+class Gateway:
+    """Everything on the gateway side of the emulator.
+
+    Args:
+        world: the world to serve.
+        settings: behaviour knobs.
+        token: the valid bot token.
+    """
+
+    def __init__(self, world: World, settings: GatewaySettings, token: Token) -> None:
+        self.world = world
+        self.settings = settings
+        self._token = token
+        #: READY's resume_gateway_url (set by the emulator once bound).
+        self.resume_url = ""
+        #: VOICE_SERVER_UPDATE's endpoint (set by the emulator once bound).
+        self.voice_endpoint = ""
+        self._sessions: dict[str, Session] = {}
+        self._live: dict[str, Session] = {}
+        self._open: dict[int, Connection] = {}
+        self._connections: list[Connection] = []
+        self._connection_ids = itertools.count(1)
+        self.identify_log: list[IdentifyRecord] = []
+        # Counters.
+        self.identifies = 0
+        self.resumes = 0
+        self.heartbeats = 0
+        self.dispatches = 0
+        self.connection_count = 0
+        self.invalid_sessions = 0
+        self.rejected_identifies = 0
+        self.frames_sent = 0
+        self.frames_received = 0
+        # Limits.
+        self._identify_buckets: dict[int, float] = {}
+        self._session_start_window: float | None = None
+        self._session_starts = 0
+        self._member_requests: dict[int, float] = {}
+        # Faults.
+        self._stall_until = 0.0
+        self._close_before_hello: list[int | None] = []
+        self._late_guilds: dict[int, float | None] = {}
+        self._stream_open = asyncio.Event()
+        self._stream_open.set()
+        self._stopping = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # Helpers
+
+    @staticmethod
+    def _now() -> float:
+        return time.monotonic()
+
+    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _frame_sent(self) -> None:
+        self.frames_sent += 1
+
+    def _later(
+        self, delay_s: float, callback: Callable[..., None], *args: Any
+    ) -> asyncio.TimerHandle:
+        return asyncio.get_running_loop().call_later(delay_s, callback, *args)
+
+    def _is_token(self, value: object) -> bool:
+        return isinstance(value, str) and hmac.compare_digest(
+            value.encode(), self._token.reveal().encode()
+        )
+
+    # Observability
+
+    def sessions(self) -> list[SessionInfo]:
+        """Every session ever started, oldest first."""
+        self._expire(self._now())
+        return [session.info() for session in self._sessions.values()]
+
+    def session(self, session_id: str) -> SessionInfo | None:
+        """One session, if it was ever started."""
+        self._expire(self._now())
+        session = self._sessions.get(session_id)
+        return session.info() if session else None
+
+    def connections(self) -> list[ConnectionInfo]:
+        """Every connection ever accepted, oldest first."""
+        return [connection.info() for connection in self._connections]
+
+    def session_start_limit(self) -> dict[str, int]:
+        """The session_start_limit object of GET /gateway/bot."""
+        now = self._now()
+        settings = self.settings
+        window = self._session_start_window
+        if window is not None and now - window >= settings.session_start_reset_s:
+            self._session_start_window, self._session_starts, window = None, 0, None
+        reset_after = settings.session_start_reset_s
+        if window is not None:
+            reset_after = settings.session_start_reset_s - (now - window)
+        return {
+            "total": settings.session_start_limit,
+            "remaining": max(0, settings.session_start_limit - self._session_starts),
+            "reset_after": int(reset_after * 1000),
+            "max_concurrency": settings.max_concurrency,
+        }
+
+    # Websocket handler
+
+    async def handle(self, request: web.Request, listener: str) -> web.StreamResponse:
+        """Serve one gateway websocket request from ``listener``."""
+        if self._now() < self._stall_until:
+            logger.info("stalling a websocket upgrade on the %s listener", listener)
+            await self._stopping.wait()
+            return web.Response(status=503)
+
+        ws = web.WebSocketResponse(
+            autoclose=False,
+            autoping=False,
+            compress=False,
+            max_msg_size=1 << 20,
+            timeout=self.settings.close_timeout_s,
+        )
+        if not ws.can_prepare(request).ok:
+            body = {"message": "this is a websocket endpoint", "code": 0}
+            return web.json_response(body, status=400)
+        await ws.prepare(request)
+
+        compress = request.query.get("compress")
+        if compress is not None and compress not in COMPRESSIONS:
+            logger.warning(
+                "unknown compress=%r asked for; sending uncompressed", compress
+            )
+            compress = None
+        connection = Connection(
+            next(self._connection_ids),
+            listener,
+            ws,
+            request,
+            compress=compress,
+            compressor=make_compressor(compress),
+            outbox_limit=self.settings.outbox_limit,
+            on_frame_sent=self._frame_sent,
+            now=self._now(),
+        )
+        self._open[connection.connection_id] = connection
+        self._connections.append(connection)
+        self.connection_count += 1
+        connection.start_writer()
+        logger.debug(
+            "connection %d opened on the %s listener (compress=%s)",
+            connection.connection_id,
+            listener,
+            compress,
+        )
+        try:
+            self._open_connection(connection, request)
+            await self._read(connection)
+            if connection.writer is not None and not connection.writer.done():
+                with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                    async with asyncio.timeout(self.settings.close_timeout_s + 1):
+                        await asyncio.shield(connection.writer)
+        finally:
+            self._finish(connection)
+        return ws
+
+    def _open_connection(self, connection: Connection, request: web.Request) -> None:
+        if self._close_before_hello:
+            code = self._close_before_hello.pop(0)
+            logger.info("closing connection %d before HELLO", connection.connection_id)
+            if code is None:
+                connection.abort("dropped before HELLO")
+            else:
+                connection.queue_close(code, "closed before HELLO")
+            return
+        if request.query.get("v") not in API_VERSIONS:
+            connection.queue_close(CloseCode.INVALID_API_VERSION, "Invalid API version")
+            return
+        if request.query.get("encoding", "json") != "json":
+            connection.queue_close(
+                CloseCode.DECODE_ERROR, "only encoding=json is served"
+            )
+            return
+        interval_ms = round(self.settings.heartbeat_interval_s * 1000)
+        connection.queue_payload(
+            Opcode.HELLO, {"heartbeat_interval": interval_ms, "_trace": _TRACE}
+        )
+        self._arm_heartbeat_deadline(connection)
+
+    async def _read(self, connection: Connection) -> None:
+        ws = connection.ws
+        while True:
+            message = await ws.receive()
+            kind = message.type
+            if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
+                self._receive(connection, message.data)
+            elif kind is WSMsgType.PING:
+                if not connection.silent:
+                    connection.queue_pong(message.data)
+            elif kind is WSMsgType.PONG:
+                continue
+            elif kind is WSMsgType.CLOSE:
+                code = message.data if isinstance(message.data, int) else None
+                self._client_closed(connection, code)
+                if connection.silent:
+                    # A dead server never answers; wait for the client to give up.
+                    await connection.ended.wait()
+                return
+            else:
+                # CLOSING (our own close in progress), CLOSED or ERROR.
+                return
+
+    def _finish(self, connection: Connection) -> None:
+        """The connection is over, whatever ended it."""
+        if connection.closed_at is None:
+            connection.closed_at = self._now()
+        if connection.end == "open":
+            connection.end = "lost"
+        connection.closing = True
+        connection.cancel_timers()
+        if connection.writer is not None and not connection.writer.done():
+            connection.writer.cancel()
+        self._detach(connection)
+        self._open.pop(connection.connection_id, None)
+        connection.ended.set()
+        logger.debug(
+            "connection %d ended: %s", connection.connection_id, connection.end
+        )
+
+    def _detach(self, connection: Connection) -> None:
+        """Unhook a connection from its session, leaving the session resumable."""
+        session = connection.session
+        connection.session = None
+        if session is None or session.connection is not connection:
+            return
+        session.connection = None
+        if session.state is SessionState.ACTIVE:
+            session.state = SessionState.RESUMABLE
+            session.disconnected_at = self._now()
+            logger.debug("session %s is now resumable", session.session_id)
+
+    def _end_session(self, session: Session, state: SessionState, reason: str) -> None:
+        connection = session.connection
+        if connection is not None:
+            self._detach(connection)
+        session.end(state, reason, self._now())
+        self._live.pop(session.session_id, None)
+
+    def _expire(self, now: float) -> None:
+        timeout = self.settings.session_resume_timeout_s
+        for session in list(self._live.values()):
+            if (
+                session.state is SessionState.RESUMABLE
+                and session.disconnected_at is not None
+                and now - session.disconnected_at > timeout
+            ):
+                self._end_session(session, SessionState.INVALIDATED, "expired")
+
+    def _client_closed(self, connection: Connection, code: int | None) -> None:
+        connection.client_close_code = code
+        connection.frames.append(
+            FrameRecord(self._now(), "received", None, None, None, 2, "close", code)
+        )
+        if connection.silent:
+            return
+        if connection.end == "open":
+            connection.end = "client closed"
+        session = connection.session
+        self._detach(connection)
+        if session is not None and code in (
+            CloseCode.NORMAL_CLOSURE,
+            CloseCode.GOING_AWAY,
+        ):
+            self._end_session(
+                session, SessionState.CLOSED, f"client closed with {code}"
+            )
+        # Echo the close frame, as the websocket protocol asks.
+        connection.queue_close(
+            code or CloseCode.NORMAL_CLOSURE, "", discard_pending=True
+        )
+
+    def server_close(self, connection: Connection, code: int, reason: str) -> None:
+        """Close a connection; codes in SESSION_ENDING_CLOSES end its session."""
+        if not connection.is_open:
+            return
+        session = connection.session
+        self._detach(connection)
+        if session is not None and code in SESSION_ENDING_CLOSES:
+            self._end_session(session, SessionState.INVALIDATED, f"closed with {code}")
+        logger.info(
+            "closing connection %d with %d (%s)", connection.connection_id, code, reason
+        )
+        connection.queue_close(code, reason)
+
+    # Heartbeats
+
+    def _arm_heartbeat_deadline(self, connection: Connection) -> None:
+        if connection.heartbeat_timer is not None:
+            connection.heartbeat_timer.cancel()
+        timeout = (
+            self.settings.heartbeat_interval_s * self.settings.heartbeat_timeout_factor
+        )
+        connection.heartbeat_timer = self._later(
+            timeout, self._heartbeat_missed, connection
+        )
+
+    def _heartbeat_missed(self, connection: Connection) -> None:
+        connection.heartbeat_timer = None
+        if connection.silent or not connection.is_open:
+            return
+        logger.info("connection %d missed its heartbeat", connection.connection_id)
+        self.server_close(connection, CloseCode.UNKNOWN_ERROR, "heartbeat timeout")
+
+    # Payloads received
+
+    def _receive(self, connection: Connection, data: str | bytes) -> None:
+        now = self._now()
+        raw = data.encode() if isinstance(data, str) else data
+        payload: Any = None
+        with contextlib.suppress(orjson.JSONDecodeError):
+            payload = orjson.loads(raw)
+        op = payload.get("op") if isinstance(payload, dict) else None
+        connection.frames.append(
+            FrameRecord(
+                now,
+                "received",
+                op if isinstance(op, int) else None,
+                None,
+                None,
+                len(raw),
+            )
+        )
+        self.frames_received += 1
+        if connection.silent or not connection.is_open:
+            return
+        try:
+            self._check_rate(connection, now)
+            if len(raw) > self.settings.max_payload_size:
+                raise _Reject(CloseCode.DECODE_ERROR, "payload too large")
+            if not isinstance(payload, dict):
+                raise _Reject(CloseCode.DECODE_ERROR, "Error while decoding payload")
+            if type(op) is not int or op not in _CLIENT_OPCODES:
+                raise _Reject(CloseCode.UNKNOWN_OPCODE, "Unknown opcode")
+            self._handle(connection, op, payload.get("d"), now)
+        except _Reject as reject:
+            self.server_close(connection, reject.code, reject.reason)
+
+    def _check_rate(self, connection: Connection, now: float) -> None:
+        times = connection.send_times
+        times.append(now)
+        horizon = now - self.settings.send_window_s
+        while times and times[0] <= horizon:
+            times.popleft()
+        if len(times) > self.settings.send_limit:
+            raise _Reject(CloseCode.RATE_LIMITED, "You are being rate limited.")
+
+    def _handle(self, connection: Connection, op: int, d: Any, now: float) -> None:
+        if op == Opcode.HEARTBEAT:
+            self._heartbeat(connection, d)
+        elif op == Opcode.IDENTIFY:
+            self._identify(connection, d, now)
+        elif op == Opcode.RESUME:
+            self._resume(connection, d, now)
+        elif connection.session is None:
+            raise _Reject(CloseCode.NOT_AUTHENTICATED, "Not authenticated.")
+        elif op == Opcode.PRESENCE_UPDATE:
+            self._presence_update(connection.session, d)
+        elif op == Opcode.VOICE_STATE_UPDATE:
+            self._voice_state_update(connection.session, d)
+        elif op == Opcode.REQUEST_GUILD_MEMBERS:
+            self._request_guild_members(connection.session, d, now)
+        elif op == Opcode.REQUEST_SOUNDBOARD_SOUNDS:
+            self._request_soundboard_sounds(connection.session, d)
+        elif op == Opcode.REQUEST_CHANNEL_INFO:
+            self._request_channel_info(connection.session, d)
+
+    def _heartbeat(self, connection: Connection, d: Any) -> None:
+        if d is not None and type(d) is not int:
+            raise _Reject(CloseCode.UNKNOWN_OPCODE, "invalid heartbeat payload")
+        connection.heartbeats += 1
+        self.heartbeats += 1
+        self._arm_heartbeat_deadline(connection)
+        if connection.acking:
+            connection.queue_payload(Opcode.HEARTBEAT_ACK)
+
+    # IDENTIFY
+
+    def _validate_identify(self, d: Any) -> tuple[tuple[int, int] | None, int, int]:
+        """Check an IDENTIFY; return (shard, intents, large_threshold)."""
+        if not isinstance(d, dict):
+            raise _Reject(CloseCode.UNKNOWN_OPCODE, "invalid IDENTIFY payload")
+        if not self._is_token(d.get("token")):
+            raise _Reject(CloseCode.AUTHENTICATION_FAILED, "Authentication failed.")
+        if not isinstance(d.get("properties"), dict):
+            raise _Reject(CloseCode.UNKNOWN_OPCODE, "IDENTIFY properties missing")
+
+        intents = d.get("intents")
+        if type(intents) is not int or intents < 0 or intents & ~ALL_INTENTS:
+            raise _Reject(CloseCode.INVALID_INTENTS, "Invalid intent(s).")
+        if intents & PRIVILEGED_INTENTS & ~self.settings.privileged_intents:
+            raise _Reject(CloseCode.DISALLOWED_INTENTS, "Disallowed intent(s).")
+
+        large_threshold = d.get("large_threshold", 50)
+        if type(large_threshold) is not int or not 50 <= large_threshold <= 250:
+            raise _Reject(CloseCode.UNKNOWN_OPCODE, "large_threshold must be 50-250")
+
+        raw_shard = d.get("shard")
+        shard: tuple[int, int] | None = None
+        if raw_shard is not None:
+            if (
+                not isinstance(raw_shard, list)
+                or len(raw_shard) != 2
+                or not all(type(part) is int for part in raw_shard)
+                or not 0 <= raw_shard[0] < raw_shard[1]
+            ):
+                raise _Reject(CloseCode.INVALID_SHARD, "Invalid shard.")
+            shard = (raw_shard[0], raw_shard[1])
+        shard_id, shard_count = shard or (0, 1)
+        on_shard = sum(
+            1 for gid in self.world.guilds if shard_for(gid, shard_count) == shard_id
+        )
+        if on_shard > self.settings.max_guilds_per_shard:
+            raise _Reject(CloseCode.SHARDING_REQUIRED, "Sharding required.")
+        return shard, intents, large_threshold
+
+    def _take_identify_slot(self, shard_id: int, now: float) -> str | None:
+        """Count an IDENTIFY against the limits; return why it is refused, if it is."""
+        settings = self.settings
+        bucket = shard_id % settings.max_concurrency
+        last = self._identify_buckets.get(bucket)
+        if last is not None and now - last < settings.identify_window_s:
+            return f"identify bucket {bucket} used {now - last:.2f}s ago"
+        if self.session_start_limit()["remaining"] <= 0:
+            return "session_start_limit exhausted"
+        self._identify_buckets[bucket] = now
+        if self._session_start_window is None:
+            self._session_start_window = now
+        self._session_starts += 1
+        return None
+
+    def _identify(self, connection: Connection, d: Any, now: float) -> None:
+        if connection.session is not None:
+            raise _Reject(CloseCode.ALREADY_AUTHENTICATED, "Already authenticated.")
+        shard, intents, large_threshold = self._validate_identify(d)
+        shard_id, shard_count = shard or (0, 1)
+
+        refusal = self._take_identify_slot(shard_id, now)
+        if refusal is not None:
+            logger.info(
+                "IDENTIFY on connection %d refused: %s",
+                connection.connection_id,
+                refusal,
+            )
+            self.rejected_identifies += 1
+            self._invalid_session(connection, resumable=False)
+            return
+
+        session_id = secrets.token_hex(16)
+        properties = {
+            str(key): value
+            for key, value in d["properties"].items()
+            if isinstance(value, str)
+        }
+        session = Session(
+            session_id,
+            shard=shard,
+            intents=intents,
+            large_threshold=large_threshold,
+            properties=properties,
+            payload_compression=d.get("compress") is True,
+            guild_ids=self.world.guild_ids_for_shard(shard_id, shard_count),
+            replay_buffer_size=self.settings.replay_buffer_size,
+            now=now,
+        )
+        self._sessions[session_id] = session
+        self._live[session_id] = session
+        self.identifies += 1
+        self.identify_log.append(IdentifyRecord(now, shard_id, shard_count, session_id))
+        self._attach(connection, session)
+        if isinstance(d.get("presence"), dict):
+            with contextlib.suppress(_Reject):
+                self._presence_update(session, d["presence"])
+        logger.info(
+            "session %s identified on connection %d (shard %d/%d, intents %d)",
+            session_id,
+            connection.connection_id,
+            shard_id,
+            shard_count,
+            intents,
+        )
+
+        ready: dict[str, Any] = {
+            "v": 10,
+            "user": {**self.world.bot.payload, "verified": True, "mfa_enabled": False},
+            "guilds": [
+                {"id": str(gid), "unavailable": True} for gid in session.guild_ids
+            ],
+            "session_id": session_id,
+            "resume_gateway_url": self.resume_url,
+            "application": {
+                "id": str(self.world.application_id),
+                "flags": self.application_flags(),
+            },
+            "session_type": "normal",
+            "private_channels": [],
+            "presences": [],
+            "relationships": [],
+            "guild_join_requests": [],
+            "geo_ordered_rtc_regions": ["local"],
+            "user_settings": {},
+            "auth": {},
+            "_trace": _TRACE,
+        }
+        if shard is not None:
+            ready["shard"] = [shard_id, shard_count]
+        self._dispatch(session, "READY", ready)
+        self._start_guild_stream(session)
+
+    def application_flags(self) -> int:
+        allowed = self.settings.privileged_intents
+        return sum(flag for intent, flag in _INTENT_FLAGS.items() if allowed & intent)
+
+    def _attach(self, connection: Connection, session: Session) -> None:
+        connection.session = session
+        connection.session_id = session.session_id
+        connection.generation += 1
+        connection.compressor = (
+            connection.compressor
+            if connection.compress
+            else make_compressor(None, payload=session.payload_compression)
+        )
+        session.connection = connection
+        session.connections.append(connection)
+        session.state = SessionState.ACTIVE
+        session.disconnected_at = None
+
+    def _invalid_session(self, connection: Connection, *, resumable: bool) -> None:
+        self.invalid_sessions += 1
+        connection.queue_payload(Opcode.INVALID_SESSION, resumable)
+
+    # RESUME
+
+    def _resume(self, connection: Connection, d: Any, now: float) -> None:
+        if connection.session is not None:
+            raise _Reject(CloseCode.ALREADY_AUTHENTICATED, "Already authenticated.")
+        if not isinstance(d, dict):
+            raise _Reject(CloseCode.UNKNOWN_OPCODE, "invalid RESUME payload")
+        if not self._is_token(d.get("token")):
+            raise _Reject(CloseCode.AUTHENTICATION_FAILED, "Authentication failed.")
+        seq = d.get("seq")
+        seq = 0 if seq is None else seq
+        if type(seq) is not int:
+            raise _Reject(CloseCode.UNKNOWN_OPCODE, "invalid RESUME seq")
+
+        self._expire(now)
+        session = self._live.get(str(d.get("session_id")))
+        if session is None:
+            logger.info(
+                "RESUME of an unknown or ended session on connection %d",
+                connection.connection_id,
+            )
+            self._invalid_session(connection, resumable=False)
+            return
+        if not session.can_resume_from(seq):
+            connection.session_id = session.session_id
+            self._end_session(session, SessionState.INVALIDATED, f"invalid seq {seq}")
+            raise _Reject(CloseCode.INVALID_SEQ, "Invalid seq.")
+
+        previous = session.connection
+        if previous is not None:
+            # The client moved on: the old connection is a zombie for it.
+            self._detach(previous)
+            previous.abort("superseded by a resume")
+        self._attach(connection, session)
+        session.resumes += 1
+        self.resumes += 1
+        replayed = 0
+        for record in session.replay:
+            if record.seq > seq:
+                connection.queue_dispatch(record)
+                replayed += 1
+        self._dispatch(session, "RESUMED", {"_trace": _TRACE})
+        logger.info(
+            "session %s resumed on connection %d from seq %d (%d replayed)",
+            session.session_id,
+            connection.connection_id,
+            seq,
+            replayed,
+        )
+
+    # Other commands
+
+    def _guild_on_session(self, session: Session, raw_id: Any) -> int | None:
+        try:
+            guild_id = int(raw_id)
+        except (TypeError, ValueError):
+            raise _Reject(CloseCode.UNKNOWN_OPCODE, "invalid guild_id") from None
+        if guild_id not in session.guild_ids or guild_id not in self.world.guilds:
+            logger.debug("request for guild %d, which is not on this session", guild_id)
+            return None
+        return guild_id
+
+    def _presence_update(self, session: Session, d: Any) -> None:
+        if not isinstance(d, dict) or d.get("status") not in _STATUSES:
+            raise _Reject(CloseCode.UNKNOWN_OPCODE, "invalid presence update")
+        activities = d.get("activities") or []
+        if not isinstance(activities, list) or not all(
+            isinstance(a, dict) for a in activities
+        ):
+            raise _Reject(CloseCode.UNKNOWN_OPCODE, "invalid presence activities")
+        kept = [
+            {k: v for k, v in activity.items() if k in ("name", "type", "url", "state")}
+            for activity in activities
+        ]
+        for guild_id in session.guild_ids:
+            self.world.set_presence(
+                guild_id, self.world.bot.id, d["status"], kept, {"web": d["status"]}
+            )
+
+    def _voice_state_update(self, session: Session, d: Any) -> None:
+        if not isinstance(d, dict):
+            raise _Reject(CloseCode.UNKNOWN_OPCODE, "invalid voice state update")
+        guild_id = self._guild_on_session(session, d.get("guild_id"))
+        if guild_id is None:
+            return
+        guild = self.world.guilds[guild_id]
+        channel_id: int | None = None
+        if d.get("channel_id") is not None:
+            try:
+                channel_id = int(d["channel_id"])
+            except (TypeError, ValueError):
+                raise _Reject(CloseCode.UNKNOWN_OPCODE, "invalid channel_id") from None
+            channel = guild.channels.get(channel_id)
+            if channel is None or channel["type"] not in (2, 13):
+                logger.debug(
+                    "voice state update for a channel that is not voice: ignored"
+                )
+                return
+        state = self.world.set_voice_state(
+            guild_id,
+            self.world.bot.id,
+            channel_id,
+            session.session_id,
+            self_mute=d.get("self_mute") is True,
+            self_deaf=d.get("self_deaf") is True,
+        )
+        self.publish(
+            "VOICE_STATE_UPDATE",
+            state,
+            guild_id=guild_id,
+            intent=Intents.GUILD_VOICE_STATES,
+        )
+        if channel_id is not None:
+            server = {
+                "token": secrets.token_hex(8),
+                "guild_id": str(guild_id),
+                "endpoint": self.voice_endpoint,
+            }
+            self._dispatch(session, "VOICE_SERVER_UPDATE", server)
+
+    def _request_guild_members(self, session: Session, d: Any, now: float) -> None:
+        if not isinstance(d, dict):
+            raise _Reject(CloseCode.UNKNOWN_OPCODE, "invalid request guild members")
+        if isinstance(d.get("guild_id"), list):
+            raise _Reject(CloseCode.UNKNOWN_OPCODE, "one guild per request")
+        guild_id = self._guild_on_session(session, d.get("guild_id"))
+        query, user_ids, limit = d.get("query"), d.get("user_ids"), d.get("limit", 0)
+        if (query is None) == (user_ids is None):
+            raise _Reject(
+                CloseCode.UNKNOWN_OPCODE, "give exactly one of query and user_ids"
+            )
+        if query is not None and (
+            not isinstance(query, str) or type(limit) is not int or limit < 0
+        ):
+            raise _Reject(CloseCode.UNKNOWN_OPCODE, "invalid query or limit")
+        nonce = d.get("nonce")
+        if not isinstance(nonce, str) or len(nonce.encode()) > 32:
+            nonce = None
+        if guild_id is None:
+            return
+        guild = self.world.guilds[guild_id]
+        presences = d.get("presences") is True and bool(
+            session.intents & Intents.GUILD_PRESENCES
+        )
+
+        member_ids: list[int] = []
+        not_found: list[int | str] = []
+        if user_ids is not None:
+            ids = user_ids if isinstance(user_ids, list) else [user_ids]
+            if len(ids) > 100:
+                raise _Reject(CloseCode.UNKNOWN_OPCODE, "at most 100 user_ids")
+            for raw in ids:
+                try:
+                    user_id = int(raw)
+                except (TypeError, ValueError):
+                    raise _Reject(
+                        CloseCode.UNKNOWN_OPCODE, "invalid user_ids"
+                    ) from None
+                if user_id in guild.members:
+                    member_ids.append(user_id)
+                else:
+                    # Ids that are not snowflake-sized come back as numbers.
+                    not_found.append(str(user_id) if user_id >= 1 << 32 else user_id)
+        elif query == "" and limit == 0:
+            if not session.intents & Intents.GUILD_MEMBERS:
+                logger.warning("all-members request without GUILD_MEMBERS: ignored")
+                return
+            last = self._member_requests.get(guild_id)
+            interval = self.settings.member_request_interval_s
+            if last is not None and now - last < interval:
+                meta: dict[str, Any] = {"guild_id": str(guild_id)}
+                if nonce is not None:
+                    meta["nonce"] = nonce
+                retry_after = round(interval - (now - last), 3)
+                data = {
+                    "opcode": Opcode.REQUEST_GUILD_MEMBERS,
+                    "retry_after": retry_after,
+                    "meta": meta,
+                }
+                self._dispatch(session, "RATE_LIMITED", data)
+                return
+            self._member_requests[guild_id] = now
+            member_ids = list(guild.members)
+        else:
+            prefix = str(query).casefold()
+            cap = min(limit, 100) if query else limit
+            for user_id, member in guild.members.items():
+                names = (self.world.users[user_id].username, member.nick or "")
+                if any(name.casefold().startswith(prefix) for name in names):
+                    member_ids.append(user_id)
+                    if len(member_ids) >= (cap or 100):
+                        break
+
+        parts = [
+            member_ids[i : i + CHUNK_SIZE]
+            for i in range(0, len(member_ids), CHUNK_SIZE)
+        ] or [[]]
+        for index, part in enumerate(parts):
+            chunk: dict[str, Any] = {
+                "guild_id": str(guild_id),
+                "members": [
+                    self.world.member_payload(guild, guild.members[uid]) for uid in part
+                ],
+                "chunk_index": index,
+                "chunk_count": len(parts),
+            }
+            if index == 0 and user_ids is not None:
+                chunk["not_found"] = not_found
+            if presences:
+                chunk["presences"] = [
+                    self.world.presence_payload(guild, uid, guild_id=False)
+                    for uid in part
+                    if uid in guild.presences
+                ]
+            if nonce is not None:
+                chunk["nonce"] = nonce
+            self._dispatch(session, "GUILD_MEMBERS_CHUNK", chunk)
+
+    def _request_soundboard_sounds(self, session: Session, d: Any) -> None:
+        if not isinstance(d, dict) or not isinstance(d.get("guild_ids"), list):
+            raise _Reject(CloseCode.UNKNOWN_OPCODE, "invalid request soundboard sounds")
+        for raw in d["guild_ids"]:
+            guild_id = self._guild_on_session(session, raw)
+            if guild_id is not None:
+                data = {"guild_id": str(guild_id), "soundboard_sounds": []}
+                self._dispatch(session, "SOUNDBOARD_SOUNDS", data)
+
+    def _request_channel_info(self, session: Session, d: Any) -> None:
+        if not isinstance(d, dict) or not isinstance(d.get("fields"), list):
+            raise _Reject(CloseCode.UNKNOWN_OPCODE, "invalid request channel info")
+        guild_id = self._guild_on_session(session, d.get("guild_id"))
+        if guild_id is None:
+            return
+        guild = self.world.guilds[guild_id]
+        fields = [f for f in d["fields"] if f in ("status", "voice_start_time")]
+        channels = [
+            {"id": str(cid), **dict.fromkeys(fields)}
+            for cid in guild.channel_ids_of_type(2, 13)
+        ]
+        self._dispatch(
+            session, "CHANNEL_INFO", {"guild_id": str(guild_id), "channels": channels}
+        )
+
+    # Dispatching
+
+    def _dispatch(
+        self, session: Session, name: str, data: Any, *, replayable: bool = True
+    ) -> None:
+        record = session.add_record(name, data, self._now(), replayable=replayable)
+        self.dispatches += 1
+        if session.connection is not None:
+            session.connection.queue_dispatch(record)
+
+    def publish(
+        self,
+        name: str,
+        data: Any,
+        *,
+        guild_id: int | None,
+        intent: int | None = None,
+        transform: Callable[[Session, Any], Any] | None = None,
+    ) -> int:
+        """Dispatch an event to every session that should get it.
+
+        Args:
+            name: the dispatch name.
+            data: the dispatch data (never mutated afterwards).
+            guild_id: the guild it happened in; ``None`` for DMs (shard 0 only).
+            intent: the intent a session needs to get it.
+            transform: makes a session's own copy of ``data`` (intent gating).
+
+        Returns:
+            How many sessions got it.
+        """
+        self._expire(self._now())
+        count = 0
+        for session in list(self._live.values()):
+            if guild_id is None:
+                if session.shard_id != 0:
+                    continue
+            elif guild_id not in session.delivered:
+                continue
+            if intent is not None and not session.intents & intent:
+                continue
+            self._dispatch(
+                session, name, transform(session, data) if transform else data
+            )
+            count += 1
+        return count
+
+    # Guild streaming and availability
+
+    def _start_guild_stream(self, session: Session) -> None:
+        late = {
+            gid: delay
+            for gid, delay in self._late_guilds.items()
+            if gid in session.guild_ids
+        }
+        ordered = [gid for gid in session.guild_ids if gid not in late]
+        task = self._spawn(
+            self._stream_guilds(session, ordered),
+            f"tether-emulator-stream-{session.session_id}",
+        )
+        session.tasks.add(task)
+        task.add_done_callback(session.tasks.discard)
+        for guild_id, delay in late.items():
+            if delay is not None:
+                session.timers.append(
+                    self._later(delay, self._deliver_guild, session, guild_id)
+                )
+
+    async def _stream_guilds(self, session: Session, guild_ids: list[int]) -> None:
+        for index, guild_id in enumerate(guild_ids):
+            await self._stream_open.wait()
+            delay = self.settings.guild_stream_delay_s
+            if delay > 0:
+                await asyncio.sleep(delay)
+            elif index % 50 == 49:
+                await asyncio.sleep(0)
+            if not session.is_live:
+                return
+            self._deliver_guild(session, guild_id)
+
+    def _guild_create_for(self, session: Session, guild_id: int) -> dict[str, Any]:
+        return self.world.guild_create_payload(
+            self.world.guilds[guild_id],
+            large_threshold=session.large_threshold,
+            presences_intent=bool(session.intents & Intents.GUILD_PRESENCES),
+        )
+
+    def _deliver_guild(self, session: Session, guild_id: int) -> None:
+        guild = self.world.guilds.get(guild_id)
+        if not session.is_live or guild is None or guild_id in session.delivered:
+            return
+        session.delivered.add(guild_id)
+        if guild.unavailable:
+            self._dispatch(
+                session, "GUILD_DELETE", {"id": str(guild_id), "unavailable": True}
+            )
+        else:
+            self._dispatch(
+                session, "GUILD_CREATE", self._guild_create_for(session, guild_id)
+            )
+
+    def set_late_guilds(
+        self, guild_ids: list[int], arrive_after_s: float | None
+    ) -> None:
+        """Leave guilds out of the stream after each READY; send them later or never."""
+        for guild_id in guild_ids:
+            if guild_id not in self.world.guilds:
+                raise KeyError(f"no guild {guild_id} in the world")
+            self._late_guilds[guild_id] = arrive_after_s
+
+    def clear_late_guilds(self) -> None:
+        """Stream every guild right after READY again."""
+        self._late_guilds.clear()
+
+    def stall_guild_stream(self, duration_s: float | None) -> None:
+        """Hold every guild stream for a while (``None``: until resumed)."""
+        self._stream_open.clear()
+        if duration_s is not None:
+            self._later(duration_s, self._stream_open.set)
+
+    def resume_guild_stream(self) -> None:
+        """Let held guild streams go on."""
+        self._stream_open.set()
+
+    def start_guild_outage(self, guild_id: int) -> int:
+        """Make a guild unavailable; sessions that know it get GUILD_DELETE."""
+        guild = self.world.guilds[guild_id]
+        guild.unavailable = True
+        logger.info("guild %d is unavailable", guild_id)
+        return self.publish(
+            "GUILD_DELETE",
+            {"id": str(guild_id), "unavailable": True},
+            guild_id=guild_id,
+        )
+
+    def end_guild_outage(self, guild_id: int) -> int:
+        """Make a guild available again; sessions that know it get GUILD_CREATE."""
+        guild = self.world.guilds[guild_id]
+        if not guild.unavailable:
+            return 0
+        guild.unavailable = False
+        logger.info("guild %d is available again", guild_id)
+        return self.publish(
+            "GUILD_CREATE",
+            None,
+            guild_id=guild_id,
+            transform=lambda session, _: self._guild_create_for(session, guild_id),
+        )
+
+    # Fault targets
+
+    def targets(
+        self, session_id: str | None = None, shard: int | None = None
+    ) -> list[Connection]:
+        """Open connections picked by session id, shard, or all of them."""
+        connections = [c for c in self._open.values() if not c.ended.is_set()]
+        if session_id is not None:
+            session = self._sessions.get(session_id)
+            connection = session.connection if session is not None else None
+            connections = (
+                [connection]
+                if connection is not None and not connection.ended.is_set()
+                else []
+            )
+        if shard is not None:
+            connections = [
+                c
+                for c in connections
+                if c.session is not None and c.session.shard_id == shard
+            ]
+        return connections
+
+    # Faults
+
+    def drop(self, connections: list[Connection]) -> int:
+        """Drop TCP with no close frame."""
+        for connection in connections:
+            logger.info("dropping connection %d", connection.connection_id)
+            self._detach(connection)
+            connection.abort("dropped")
+        return len(connections)
+
+    def go_silent(self, connections: list[Connection]) -> int:
+        """Send nothing more and ignore input; TCP stays open."""
+        for connection in connections:
+            logger.info("connection %d goes silent", connection.connection_id)
+            connection.go_silent()
+        return len(connections)
+
+    def set_acking(self, connections: list[Connection], acking: bool) -> int:
+        """Stop or restart answering heartbeats."""
+        for connection in connections:
+            connection.acking = acking
+        return len(connections)
+
+    def request_heartbeat(self, connections: list[Connection]) -> int:
+        """Send op 1."""
+        live = [c for c in connections if c.is_open and not c.silent]
+        for connection in live:
+            connection.queue_payload(Opcode.HEARTBEAT)
+        return len(live)
+
+    def _close_later(self, connection: Connection, code: int, reason: str) -> None:
+        generation = connection.generation
+
+        def close() -> None:
+            # Only if the client neither left nor started a new session here.
+            if connection.is_open and connection.generation == generation:
+                self.server_close(connection, code, reason)
+
+        connection.timers.append(self._later(self.settings.fault_close_delay_s, close))
+
+    def reconnect(self, connections: list[Connection]) -> int:
+        """Send op 7, then close with 4000 if the client has not closed."""
+        live = [c for c in connections if c.is_open and not c.silent]
+        for connection in live:
+            logger.info("sending RECONNECT on connection %d", connection.connection_id)
+            connection.queue_payload(Opcode.RECONNECT)
+            self._close_later(
+                connection, CloseCode.UNKNOWN_ERROR, "reconnect requested"
+            )
+        return len(live)
+
+    def invalidate(self, connections: list[Connection], resumable: bool) -> int:
+        """Send op 9; with ``resumable`` false the session ends at once."""
+        live = [c for c in connections if c.is_open and not c.silent]
+        for connection in live:
+            session = connection.session
+            logger.info(
+                "sending INVALID_SESSION %s on connection %d",
+                resumable,
+                connection.connection_id,
+            )
+            if session is not None and not resumable:
+                self._end_session(session, SessionState.INVALIDATED, "invalidated")
+            self._invalid_session(connection, resumable=resumable)
+            code = CloseCode.UNKNOWN_ERROR if resumable else CloseCode.SESSION_TIMED_OUT
+            self._close_later(connection, code, "session invalidated")
+        return len(live)
+
+    def close(self, connections: list[Connection], code: int, reason: str) -> int:
+        """Close with any code."""
+        live = [c for c in connections if c.is_open]
+        for connection in live:
+            self.server_close(connection, code, reason)
+        return len(live)
+
+    def send_raw(self, connections: list[Connection], kind: str) -> int:
+        """Send a corrupt or truncated frame."""
+        live = [c for c in connections if c.is_open and not c.silent]
+        for connection in live:
+            if kind == "corrupt":
+                message, binary = connection.compressor.garbage()
+            else:
+                seq = connection.session.seq + 1 if connection.session else None
+                data = {
+                    "user": {"id": str(self.world.bot.id)},
+                    "status": "online",
+                    "activities": [],
+                }
+                payload = orjson.dumps(
+                    {"t": "PRESENCE_UPDATE", "s": seq, "op": 0, "d": data}
+                )
+                message, binary = connection.compressor.truncated(payload)
+            logger.info(
+                "sending a %s frame on connection %d", kind, connection.connection_id
+            )
+            connection.queue_raw(message, binary, kind)
+        return len(live)
+
+    def send_padding(
+        self, connections: list[Connection], padding: str, kind: str
+    ) -> int:
+        """Send a dispatch carrying ``padding`` (not replayed on RESUME)."""
+        live = [
+            c
+            for c in connections
+            if c.is_open and not c.silent and c.session is not None
+        ]
+        for connection in live:
+            assert connection.session is not None
+            logger.info(
+                "sending a %s payload on connection %d", kind, connection.connection_id
+            )
+            self._dispatch(
+                connection.session,
+                "EMULATOR_PADDING",
+                {"kind": kind, "padding": padding},
+                replayable=False,
+            )
+        return len(live)
+
+    def stall_upgrades(self, duration_s: float) -> None:
+        """Leave websocket upgrades unanswered for a while."""
+        self._stall_until = max(self._stall_until, self._now() + duration_s)
+
+    def close_before_hello(self, count: int, code: int | None) -> None:
+        """Close the next ``count`` connections before HELLO (``None``: drop them)."""
+        self._close_before_hello.extend([code] * count)
+
+    def restart(self) -> None:
+        """Drop every connection and forget every session."""
+        for connection in list(self._open.values()):
+            self._detach(connection)
+            connection.abort("emulator restarted")
+        for session in list(self._live.values()):
+            self._end_session(session, SessionState.INVALIDATED, "emulator restarted")
+        self._identify_buckets.clear()
+        self._member_requests.clear()
+        self._close_before_hello.clear()
+        self._stall_until = 0.0
+        self._stream_open.set()
+
+    async def stop(self) -> None:
+        """End everything (the listeners are stopped by the emulator)."""
+        self._stopping.set()
+        for connection in list(self._open.values()):
+            self._detach(connection)
+            connection.abort("emulator stopped")
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=1.0)
