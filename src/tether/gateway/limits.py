@@ -122,8 +122,8 @@ class SendWindow:
         """Clamp ``now`` to the latest time seen and drop sends that left."""
         now = max(now, self._last)
         self._last = now
-        horizon = now - self.window_s
-        while self._sent and self._sent[0] <= horizon:
+        # The same sum as in next_free, so that both agree to the last bit.
+        while self._sent and self._sent[0] + self.window_s <= now:
             self._sent.popleft()
         return now
 
