@@ -1,0 +1,345 @@
+"""The gateway driver: runs :class:`~tether.gateway.protocol.GatewayProtocol` over a
+websocket, one connection per attempt of a :class:`~tether.manager.ConnectionManager`.
+
+This is the only module that talks to the websocket library (aiohttp). It does no
+protocol reasoning: it feeds what it reads to the protocol, sends what the protocol
+drains, sleeps until the protocol's next deadline, and translates transport faults
+into tether's exceptions at this one boundary.
+
+Two tasks per connection: the reader (receive, decode, feed, hand dispatches on) and
+the writer (timers and sends). The writer is the only task that writes to the socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+import aiohttp
+
+from tether.errors import (
+    ConnectionClosedError,
+    ConnectionFault,
+    DecodeError,
+    PayloadTooLargeError,
+    RemoteProtocolError,
+)
+from tether.gateway.codec import Compression, Decoder, encode
+from tether.gateway.opcodes import Opcode, Recovery
+from tether.gateway.protocol import (
+    CloseRequested,
+    Dispatch,
+    GatewayProtocol,
+    HeartbeatAcked,
+    IdentifyRequired,
+    SessionReady,
+)
+from tether.identify import IdentifyQueue, LocalIdentifyQueue
+from tether.manager import Attempt, Retry
+
+__all__ = ["GatewayDriver"]
+
+logger = logging.getLogger(__name__)
+
+#: Default cap on one decompressed gateway message.
+DEFAULT_MAX_MESSAGE_SIZE: Final = 16 * 1024 * 1024
+#: Connect failures to a cached gateway URL before it is fetched again.
+REFETCH_AFTER_FAILURES: Final = 3
+#: How long our own close handshake may take before the transport is dropped.
+CLOSE_HANDSHAKE_S: Final = 1.0
+
+
+class GatewayDriver:
+    """Performs gateway connection attempts for one shard.
+
+    Args:
+        protocol: the shard's protocol state machine (it holds the session).
+        fetch_gateway_url: returns the gateway URL (``GET /gateway/bot``); called
+            inside an attempt, so a hang is covered by the attempt's timeout.
+        on_dispatch: called with every dispatch, in order, from the reader task.
+            It must not block.
+        identify_queue: gives identify turns; a private one is made when omitted.
+        shard_id: for the identify queue and logs.
+        compress: transport compression: ``"zlib-stream"``, ``"zstd-stream"`` or
+            ``None``.
+        max_message_size: cap on one decompressed message.
+        session: an aiohttp session to use; one is made (and closed) otherwise.
+        clock: a monotonic clock, in seconds.
+    """
+
+    def __init__(
+        self,
+        protocol: GatewayProtocol,
+        *,
+        fetch_gateway_url: Callable[[], Awaitable[str]],
+        on_dispatch: Callable[[Dispatch], None],
+        identify_queue: IdentifyQueue | None = None,
+        shard_id: int = 0,
+        compress: Compression = "zlib-stream",
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        session: aiohttp.ClientSession | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.protocol = protocol
+        self._fetch_gateway_url = fetch_gateway_url
+        self._on_dispatch = on_dispatch
+        self._identify_queue = identify_queue or LocalIdentifyQueue()
+        self.shard_id = shard_id
+        self.compress = compress
+        self.max_message_size = max_message_size
+        self._session = session
+        self._owns_session = session is None
+        self._clock = clock
+        self._log = logging.LoggerAdapter(logger, {"shard_id": shard_id})
+
+        #: Last heartbeat round trip, in seconds.
+        self.latency: float | None = None
+        self._gateway_url: str | None = None
+        self._connect_failures = 0
+        # Per-connection state, reset by each attempt.
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._wake_writer = asyncio.Event()
+        self._close_request: CloseRequested | None = None
+        self._identify_task: asyncio.Task[None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<GatewayDriver shard={self.shard_id}>"
+
+    # Driver interface
+
+    async def run(self, attempt: Attempt) -> Retry | None:
+        """Open one connection and run it until it ends."""
+        url = await self._connect_url()
+        ws = await self._connect(url)
+        self._ws = ws
+        self._close_request = None
+        self._wake_writer = asyncio.Event()
+        decoder = Decoder(self.compress, max_size=self.max_message_size)
+        self.protocol.connection_opened(self._clock())
+        writer = asyncio.create_task(self._write_loop(ws, attempt))
+        try:
+            code = await self._read_loop(ws, decoder, attempt)
+        finally:
+            writer.cancel()
+            if self._identify_task is not None:
+                self._identify_task.cancel()
+                self._identify_task = None
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await writer
+            self._ws = None
+            if not ws.closed:
+                self._drop(ws)
+        return self._conclude(code)
+
+    async def close(self, code: int) -> None:
+        """Close the open connection with ``code`` (the manager bounds the wait)."""
+        ws = self._ws
+        if ws is not None and not ws.closed:
+            self._log.debug("closing with %d", code)
+            await ws.close(code=code)
+
+    def abort(self) -> None:
+        """Drop the open connection's transport now."""
+        ws = self._ws
+        if ws is not None:
+            self._drop(ws)
+
+    async def aclose(self) -> None:
+        """Release the HTTP session, if this driver made it."""
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # Commands from the client
+
+    def send_command(self, op: Opcode, d: Any) -> None:
+        """Queue a command (presence, voice state, member request) for sending.
+
+        Raises:
+            LocalProtocolError: there is no usable session to send it on.
+        """
+        self.protocol.send_command(op, d, self._clock())
+        self._wake_writer.set()
+
+    # Connecting
+
+    async def _connect_url(self) -> str:
+        if (
+            self._gateway_url is None
+            or self._connect_failures >= REFETCH_AFTER_FAILURES
+        ):
+            self._gateway_url = await self._fetch_gateway_url()
+            self._connect_failures = 0
+        return self.protocol.connect_url(self._gateway_url, compress=self.compress)
+
+    async def _connect(self, url: str) -> aiohttp.ClientWebSocketResponse:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+            self._owns_session = True
+        resuming = self.protocol.has_session() and self.protocol.resume_url is not None
+        try:
+            ws = await self._session.ws_connect(
+                url,
+                autoclose=False,
+                autoping=True,
+                max_msg_size=self.max_message_size,
+                compress=0,
+                timeout=aiohttp.ClientWSTimeout(ws_close=CLOSE_HANDSHAKE_S),
+            )
+        except (aiohttp.ClientError, OSError) as exc:
+            if resuming:
+                # A resume URL that does not answer is dropped for the main one;
+                # the session is kept and resumed there.
+                self._log.warning(
+                    "resume URL failed (%s); using the main gateway URL", exc
+                )
+                self.protocol.drop_resume_url()
+            else:
+                self._connect_failures += 1
+            raise ConnectionFault(f"could not connect to the gateway: {exc}") from exc
+        self._connect_failures = 0
+        self._log.info("connected to the gateway (%s)", url.split("?")[0])
+        return ws
+
+    # The two tasks of a connection
+
+    async def _read_loop(
+        self,
+        ws: aiohttp.ClientWebSocketResponse,
+        decoder: Decoder,
+        attempt: Attempt,
+    ) -> int | None:
+        """Read until the connection ends; return the close code (None: dropped)."""
+        protocol = self.protocol
+        while True:
+            msg = await ws.receive()
+            kind = msg.type
+            if kind is aiohttp.WSMsgType.TEXT or kind is aiohttp.WSMsgType.BINARY:
+                try:
+                    payload = decoder.feed(msg.data)
+                except PayloadTooLargeError as exc:
+                    self._log.error("%s", exc)
+                    await self._close_quietly(ws, 4000)
+                    raise
+                except DecodeError as exc:
+                    if decoder.is_broken:
+                        # A compressed stream cannot continue past a bad frame.
+                        self._log.error("undecodable frame, reconnecting: %s", exc)
+                        await self._close_quietly(ws, 4000)
+                        raise
+                    self._log.warning("ignored an undecodable frame: %s", exc)
+                    continue
+                if payload is None:
+                    continue
+                protocol.receive_payload(payload, self._clock())
+                self._handle_events(attempt)
+                self._wake_writer.set()
+                if self._close_request is not None:
+                    await self._close_quietly(ws, self._close_request.code)
+                    return self._close_request.code
+            elif kind is aiohttp.WSMsgType.CLOSE:
+                code = int(msg.data) if msg.data is not None else None
+                self._log.debug("the gateway closed with %s (%s)", code, msg.extra)
+                if code is not None:
+                    await self._close_quietly(ws, code)
+                return code
+            elif kind is aiohttp.WSMsgType.ERROR:
+                if isinstance(msg.data, aiohttp.WebSocketError):
+                    raise RemoteProtocolError(f"websocket error: {msg.data}")
+                return None
+            else:
+                # CLOSED / CLOSING: the transport went away, or we closed it.
+                if self._close_request is not None:
+                    return self._close_request.code
+                return None
+
+    async def _write_loop(
+        self, ws: aiohttp.ClientWebSocketResponse, attempt: Attempt
+    ) -> None:
+        protocol = self.protocol
+        wake = self._wake_writer
+        while not ws.closed:
+            deadline = protocol.next_deadline()
+            delay = None if deadline is None else deadline - self._clock()
+            if delay is None or delay > 0:
+                wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await wake.wait()
+            protocol.tick(self._clock())
+            for frame in protocol.frames_to_send():
+                if ws.closed:
+                    return
+                await ws.send_str(encode(frame))
+            self._handle_events(attempt)
+            if self._close_request is not None:
+                await self._close_quietly(ws, self._close_request.code)
+                return
+
+    def _handle_events(self, attempt: Attempt) -> None:
+        for event in self.protocol.events():
+            if isinstance(event, Dispatch):
+                self._on_dispatch(event)
+            elif isinstance(event, SessionReady):
+                attempt.established(resumed=event.resumed)
+            elif isinstance(event, HeartbeatAcked):
+                self.latency = event.latency_s
+            elif isinstance(event, IdentifyRequired):
+                self._identify_task = asyncio.create_task(self._identify(attempt))
+            elif isinstance(event, CloseRequested) and self._close_request is None:
+                self._log.debug("%s; closing with %d", event.reason, event.code)
+                self._close_request = event
+
+    async def _identify(self, attempt: Attempt) -> None:
+        async with attempt.waiting(), self._identify_queue.turn(self.shard_id):
+            if self._ws is None or self._ws.closed:
+                return
+            self.protocol.send_identify(self._clock())
+            self._wake_writer.set()
+            # The turn is used once the frame is out: wait for the writer to send it.
+            await asyncio.sleep(0)
+        self._log.info("identifying")
+
+    # Ending
+
+    def _conclude(self, code: int | None) -> Retry | None:
+        request = self._close_request
+        now = self._clock()
+        if request is not None:
+            self.protocol.connection_closed(request.code, now)
+            return Retry(request.reason, delay_s=request.delay_s)
+        recovery = self.protocol.connection_closed(code, now)
+        if recovery is Recovery.FATAL:
+            error = self.protocol.fatal_error()
+            if error is not None:
+                raise error
+        what = "dropped" if code is None else f"closed by the gateway with {code}"
+        raise ConnectionClosedError(code, f"{what}; will {recovery.value}")
+
+    async def _close_quietly(
+        self, ws: aiohttp.ClientWebSocketResponse, code: int
+    ) -> None:
+        if ws.closed:
+            return
+        try:
+            async with asyncio.timeout(CLOSE_HANDSHAKE_S):
+                await ws.close(code=code)
+        except (TimeoutError, aiohttp.ClientError, OSError):
+            self._drop(ws)
+
+    def _drop(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        # aiohttp has no public abort for a client websocket; closing the response
+        # drops its connection without a close handshake.
+        response = getattr(ws, "_response", None)
+        if response is not None:
+            response.close()
+
+
+def default_rng() -> random.Random:
+    """A fresh random source for a protocol (heartbeat jitter, op 9 waits)."""
+    return random.Random()
