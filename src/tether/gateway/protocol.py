@@ -138,6 +138,8 @@ _STRICTNESS: Final[dict[Recovery, int]] = {
     Recovery.FATAL: 2,
 }
 
+_OPCODES: Final[dict[int, Opcode]] = {int(op): op for op in Opcode}
+
 _FATAL_ERRORS: Final[dict[int, type[FatalCloseError]]] = {
     cls.CODE: cls
     for cls in (
@@ -724,10 +726,7 @@ class GatewayProtocol:
 
         if self._state is _S.CLOSING:
             return
-        try:
-            opcode = Opcode(op) if _is_int(op) else None
-        except ValueError:
-            opcode = None
+        opcode = _OPCODES.get(op) if _is_int(op) else None
         if opcode is None:
             self._warn_once(f"op:{op!r}", "received unknown opcode %r; ignored", op)
             return
