@@ -214,8 +214,9 @@ class Cache:
         self._emoji_guild: dict[int, int] = {}
         # Channels outside guilds (DMs).
         self._private_channels: dict[int, Channel] = {}
-        # user id -> the one User record the cached members share, and how many
-        # cached members use it (the bot's own user is kept regardless).
+        # user id -> the one User record the cached members share. A user is kept
+        # while it has a cached member; most users are members of one guild only, so
+        # only the memberships beyond the first are counted, for the others.
         self._users: dict[int, User] = {}
         self._user_refs: dict[int, int] = {}
         # Recent messages, oldest first.
@@ -796,24 +797,26 @@ class Cache:
             entry.guild = replace(entry.guild, member_count=max(count + delta, 0))
 
     def _put_member(self, entry: _GuildEntry, member: Member) -> None:
-        user_id = member.user.id
         if self.config.users:
+            known = member.user.id in self._users
             user = self._share_user(member.user)
             if user is not member.user:
                 member = replace(member, user=user)
-            if user_id not in entry.members:
-                self._user_refs[user_id] = self._user_refs.get(user_id, 0) + 1
-        entry.members[user_id] = member
+            if known and user.id not in entry.members:
+                self._user_refs[user.id] = self._user_refs.get(user.id, 0) + 1
+        # Keyed by the shared user's own id object, not a copy of it.
+        entry.members[member.user.id] = member
 
     def _drop_member(self, entry: _GuildEntry, user_id: int) -> bool:
         if entry.members.pop(user_id, None) is None:
             return False
         if self.config.users:
-            refs = self._user_refs.get(user_id, 0) - 1
-            if refs > 0:
-                self._user_refs[user_id] = refs
+            more = self._user_refs.get(user_id, 0)
+            if more > 1:
+                self._user_refs[user_id] = more - 1
+            elif more == 1:
+                del self._user_refs[user_id]
             else:
-                self._user_refs.pop(user_id, None)
                 self._users.pop(user_id, None)
         return True
 

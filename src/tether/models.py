@@ -111,10 +111,12 @@ class _Identified:
         return snowflake_time(self.id)
 
 
-# Shared values. The tables are bounded: when one fills up it starts afresh, which
-# costs sharing, never correctness.
+# Shared values. The tables are small and bounded: when one fills up it starts
+# afresh, which costs some sharing, never correctness. Role ids differ from guild to
+# guild, so a table only needs to span the members of a guild or two; a large one
+# would mostly keep values nobody uses any more.
 
-_SHARE_LIMIT: Final[int] = 200_000
+_SHARE_LIMIT: Final[int] = 4096
 _shared_ids: dict[int, int] = {}
 _shared_tuples: dict[tuple[int, ...], tuple[int, ...]] = {}
 
