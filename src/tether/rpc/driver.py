@@ -480,8 +480,8 @@ async def _open_pipe(name: str) -> StreamPair:
             "named pipes need asyncio's proactor event loop (Windows' default); "
             "the running loop has no create_pipe_connection"
         )
-    reader = asyncio.StreamReader(loop=loop)
-    protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+    reader = asyncio.StreamReader()
+    protocol = asyncio.StreamReaderProtocol(reader)
     transport, _ = await create_pipe_connection(lambda: protocol, name)
     writer = asyncio.StreamWriter(transport, protocol, reader, loop)
     return reader, writer
