@@ -64,7 +64,7 @@ class World:
         next_id = 1_000_000
         for index in range(self.guild_count):
             guild_id = self.snowflake(index)
-            roles = []
+            roles: list[Payload] = []
             for _ in range(ROLES_PER_GUILD):
                 next_id += 1
                 roles.append(
@@ -80,7 +80,7 @@ class World:
                         "flags": 0,
                     }
                 )
-            channels = []
+            channels: list[Payload] = []
             for position in range(CHANNELS_PER_GUILD):
                 next_id += 1
                 channels.append(
@@ -102,13 +102,13 @@ class World:
                         "rate_limit_per_user": 0,
                     }
                 )
-            emojis = []
+            emojis: list[Payload] = []
             for _ in range(EMOJIS_PER_GUILD):
                 next_id += 1
                 emojis.append(
                     {"id": self.snowflake(next_id), "name": f"e{next_id}", "roles": []}
                 )
-            members = []
+            members: list[Payload] = []
             picked = rng.sample(range(self.user_pool), self.members_per_guild)
             for n in picked:
                 role_ids = [r["id"] for r in rng.sample(roles[1:], rng.randrange(4))]
