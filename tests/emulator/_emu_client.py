@@ -7,6 +7,7 @@ tether's client code (and a bug there is not mirrored here).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import zlib
 from collections.abc import Awaitable, Callable
@@ -79,10 +80,22 @@ class RawGateway:
         return cls(http, ws, compress)
 
     async def aclose(self) -> None:
+        """Close with 4000 (the session stays resumable), or give up after 1 s."""
         if not self.ws.closed:
-            async with asyncio.timeout(STEP_TIMEOUT_S):
-                await self.ws.close(code=4000)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await self.ws.close(code=4000)
         await self.http.close()
+
+    async def ack(self, within_s: float = STEP_TIMEOUT_S) -> None:
+        """Heartbeat, then read (skipping dispatches) until the ACK comes."""
+        await self.heartbeat()
+        async with asyncio.timeout(within_s):
+            while True:
+                payload = await self.receive(within_s)
+                assert not isinstance(payload, Closed), f"closed with {payload.code}"
+                if payload["op"] == 11:
+                    return
 
     def decode(self, data: bytes) -> dict[str, Any] | None:
         if self.compress == "zlib-stream":

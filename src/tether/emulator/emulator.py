@@ -445,11 +445,12 @@ class Emulator:
         *,
         shard: int | None = None,
     ) -> int:
-        """Send a dispatch of about ``size`` bytes that does not compress.
+        """Send a dispatch at least ``size`` bytes big on the wire, compressed or not.
 
-        It takes a seq but RESUME does not replay it.
+        It carries ``size`` random bytes in base64, which no compression shrinks
+        below ``size``. It takes a seq but RESUME does not replay it.
         """
-        padding = base64.b64encode(secrets.token_bytes(size * 3 // 4)).decode()
+        padding = base64.b64encode(secrets.token_bytes(size)).decode()
         return self._gateway.send_padding(
             self._targets(session, shard), padding, "oversized"
         )
