@@ -34,7 +34,9 @@ class RawClient:
 
     async def at_eof(self) -> bool:
         async with asyncio.timeout(5):
-            return await self.reader.read() == b""
+            ended = await self.reader.read() == b""
+        self.writer.close()
+        return ended
 
 
 @pytest.fixture

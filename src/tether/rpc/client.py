@@ -164,7 +164,7 @@ class RPCClient:
             slow_handler_warning_s=slow_handler_warning_s, name=name
         )
         self._driver = RPCDriver(
-            self,
+            _DriverHost(self),
             client_id=self.client_id,
             endpoints=self.endpoints,
             max_frame_size=max_frame_size,
@@ -622,9 +622,9 @@ class RPCClient:
         args = {"user_id": _id(user_id, "user_id")}
         await self.command("CLOSE_ACTIVITY_REQUEST", args, timeout_s=timeout_s)
 
-    # Driver host (called by RPCDriver)
+    # Driver host (called by RPCDriver through _DriverHost)
 
-    async def restore(self, connection: RPCConnection) -> None:
+    async def _restore(self, connection: RPCConnection) -> None:
         """Bring a new connection to the client's state. Refusals are forgotten and
         reported as :class:`RestoreFailed`; other faults end the attempt."""
         self._authenticated = False
@@ -661,14 +661,13 @@ class RPCClient:
             self._activity is not None,
         )
 
-    def connection_ready(self, connection: RPCConnection) -> None:
+    def _connection_ready(self, connection: RPCConnection) -> None:
         """The attempt is established: release waiting commands, raise Ready."""
         data = connection.ready_data or {}
         self._user = RPCUser.from_payload(data.get("user"))
         self._config = RPCConfig.from_payload(data.get("config"))
         version = data.get("v")
         self._connection = connection
-        self._halted = None
         waiters, self._ready_waiters = self._ready_waiters, set()
         for waiter in waiters:
             if not waiter.done():
@@ -682,13 +681,13 @@ class RPCClient:
             )
         )
 
-    def connection_unusable(self, connection: RPCConnection) -> None:
+    def _connection_unusable(self, connection: RPCConnection) -> None:
         """The connection takes no more commands."""
         if self._connection is connection:
             self._connection = None
         self._authenticated = False
 
-    def deliver(self, evt: str, data: Any) -> None:
+    def _deliver(self, evt: str, data: Any) -> None:
         """An event arrived from the app."""
         event = parse_event(evt, data)
         if evt == "CURRENT_USER_UPDATE":
@@ -697,7 +696,7 @@ class RPCClient:
                 self._user = user
         self._dispatcher.dispatch(event)
 
-    def forget_access_token(self) -> None:
+    def _forget_access_token(self) -> None:
         """The app revoked the access token: stop re-authenticating with it."""
         self._access_token = None
         self._authenticated = False
@@ -778,3 +777,28 @@ class RPCClient:
 
 def _key(evt: str, args: Mapping[str, str]) -> _SubscriptionKey:
     return evt, tuple(sorted(args.items()))
+
+
+class _DriverHost:
+    """The client as the driver sees it (:class:`~tether.rpc.driver.ConnectionHost`),
+    kept apart so that these calls are not part of the client's public API."""
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: RPCClient) -> None:
+        self._client = client
+
+    async def restore(self, connection: RPCConnection) -> None:
+        await self._client._restore(connection)
+
+    def connection_ready(self, connection: RPCConnection) -> None:
+        self._client._connection_ready(connection)
+
+    def connection_unusable(self, connection: RPCConnection) -> None:
+        self._client._connection_unusable(connection)
+
+    def deliver(self, evt: str, data: Any) -> None:
+        self._client._deliver(evt, data)
+
+    def forget_access_token(self) -> None:
+        self._client._forget_access_token()
