@@ -622,7 +622,7 @@ class Rest:
         if request.content_type.startswith("multipart/"):
             form = await request.post()
             raw = form.get("payload_json")
-            if isinstance(raw, str):
+            if isinstance(raw, str | bytes | bytearray):
                 decoded = orjson.loads(raw)
                 return decoded if isinstance(decoded, dict) else {}
             return {}
