@@ -10,6 +10,8 @@ import logging
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tether.errors import LocalProtocolError
 from tether.rpc.errors import FrameTooLargeError, MalformedFrameError
@@ -311,3 +313,52 @@ def test_the_protocol_modules_import_no_event_loop_socket_or_clock(name: str) ->
             roots.add(node.module.partition(".")[0])
 
     assert not roots & {"asyncio", "socket", "time", "selectors"}
+
+
+def outcome_nonces(protocol: RPCProtocol) -> list[str]:
+    outcomes = (CommandCompleted, CommandFailed, CommandExpired, CommandLost)
+    events = protocol.events()
+    assert all(isinstance(e, outcomes) for e in events)
+    return [e.nonce for e in events if isinstance(e, outcomes)]
+
+
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("send"), st.floats(0.0, 10.0)),
+        st.tuples(st.just("answer"), st.integers(0, 20)),
+        st.tuples(st.just("error"), st.integers(0, 20)),
+        st.tuples(st.just("tick"), st.floats(0.0, 10.0)),
+    ),
+    max_size=40,
+)
+
+
+@given(operations, st.booleans())
+def test_every_command_gets_exactly_one_outcome(
+    ops: list[tuple[str, float]], close_by_app: bool
+) -> None:
+    protocol = ready_protocol()
+    sent: list[str] = []
+    outcomes: list[str] = []
+    now = 0.0
+
+    for kind, value in ops:
+        if kind == "send":
+            sent.append(protocol.send_command("C", {}, deadline=now + value, now=now))
+        elif kind == "tick":
+            now += value
+            protocol.tick(now)
+        elif sent:
+            nonce = sent[int(value) % len(sent)]
+            answer: dict[str, Any] = {"cmd": "C", "nonce": nonce, "data": {}}
+            if kind == "error":
+                answer |= {"evt": "ERROR", "data": {"code": 4000, "message": "no"}}
+            protocol.receive_data(frame(answer), now)
+        outcomes += outcome_nonces(protocol)
+    if close_by_app:
+        protocol.receive_data(frame({"code": 1000}, Opcode.CLOSE), now)
+        protocol.events()
+    protocol.connection_closed(now)
+    outcomes += outcome_nonces(protocol)
+
+    assert sorted(outcomes) == sorted(sent)
