@@ -340,6 +340,14 @@ class Client:
             await self._io.submit(self._release_on_io())
         self._io.shutdown()
 
+    async def __aenter__(self) -> Client:
+        """``async with Client(...) as client:`` starts the client, and closes it."""
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
     def run(self) -> None:
         """Run the client until SIGINT/SIGTERM or a fatal error (for scripts).
 
@@ -618,10 +626,11 @@ class Client:
                 self._on_members_chunk(shard_id, data)
             event = self.cache.resolve(ev.parse_dispatch(name, data, shard_id=shard_id))
             self.cache.apply(event)
+            # The guild's own event goes first: Ready follows the last GUILD_CREATE.
+            self._dispatcher.dispatch(event)
             tracker = self._trackers.get(shard_id)
             if tracker is not None and name in ("GUILD_CREATE", "GUILD_DELETE"):
                 self._track_guild(shard_id, tracker, event)
-            self._dispatcher.dispatch(event)
         finally:
             _current.reset(token)
 
