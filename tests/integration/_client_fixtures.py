@@ -5,17 +5,19 @@ event recorder, and views of the cache and of the emulator's world to compare.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from tether._event import Event
 from tether.cache import Cache
 from tether.client import Client
-from tether.emulator import Emulator
+from tether.emulator import Emulator, WorldConfig
 from tether.emulator.world import World
 from tether.gateway.intents import Intents
 
 E = TypeVar("E", bound=Event)
+T = TypeVar("T")
 
 View = dict[int, dict[str, Any]]
 
@@ -110,3 +112,40 @@ def first_difference(expected: View, actual: View) -> str | None:
                     return f"guild {gid} {key}: (world, cache) {list(diff.items())[:5]}"
                 return f"guild {gid} {key}: world {value!r}, cache {got!r}"
     return None
+
+
+class EmulatorThread:
+    """An emulator on an event loop of its own, in a thread: it keeps serving (and
+    timing heartbeats) while a handler blocks the test's loop."""
+
+    def __init__(self, world: WorldConfig, **options: Any) -> None:
+        self._world = world
+        self._options = options
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._emu: Emulator | None = None
+
+    @property
+    def emu(self) -> Emulator:
+        """The emulator; read its counters from any thread, drive it with call()."""
+        assert self._emu is not None
+        return self._emu
+
+    def call(self, coro: Coroutine[Any, Any, T]) -> asyncio.Future[T]:
+        """Run ``coro`` on the emulator's loop; await the result on the caller's."""
+        return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
+
+    async def __aenter__(self) -> EmulatorThread:
+        self._thread.start()
+        emu = Emulator(self._world, **self._options)
+        await self.call(emu.start())
+        self._emu = emu
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        try:
+            await self.call(self.emu.stop())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            await asyncio.to_thread(self._thread.join, 10)
+            self._loop.close()
