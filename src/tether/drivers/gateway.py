@@ -124,6 +124,8 @@ class GatewayDriver:
         writer = asyncio.create_task(self._write_loop(ws, attempt))
         try:
             code = await self._read_loop(ws, decoder, attempt)
+            if self._close_request is not None:
+                await self._let_writer_close(writer)
         finally:
             writer.cancel()
             if self._identify_task is not None:
@@ -280,6 +282,14 @@ class GatewayDriver:
             if self._close_request is not None:
                 await self._close_quietly(ws, self._close_request.code)
                 return
+
+    async def _let_writer_close(self, writer: asyncio.Task[None]) -> None:
+        # A close the protocol asked for from a timer (zombie, HELLO timeout) is
+        # sent by the writer; the reader sees the connection closing first.
+        # Cancelling the writer then would lose the close frame, and with it
+        # the code that keeps the session resumable.
+        self._wake_writer.set()
+        await asyncio.wait({writer}, timeout=2 * CLOSE_HANDSHAKE_S)
 
     def _handle_events(self, attempt: Attempt) -> None:
         for event in self.protocol.events():

@@ -1,0 +1,259 @@
+"""The client against network and server faults: each one ends in a working
+session whose dispatches reached the handlers exactly once."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable
+
+import pytest
+from _connection_support import (
+    Recorder,
+    assert_exactly_once,
+    live_session_count,
+    running_emulator,
+    until,
+    wait_ready,
+    wait_resumes,
+)
+
+from tether import events as ev
+from tether.client import Client
+from tether.emulator import Emulator
+from tether.manager import Backoff, Connected, Disconnected
+
+ClientFactory = Callable[..., Client]
+
+
+async def started(
+    emu: Emulator, client_factory: ClientFactory, **options: object
+) -> tuple[Client, Recorder]:
+    """A client that reached Ready on ``emu``, with a recorder attached."""
+    client = client_factory(emu, **options)
+    recorder = Recorder(client)
+    client.start()
+    await wait_ready(client, recorder, 1)
+    return client, recorder
+
+
+async def chatter(emu: Emulator, count: int = 5) -> None:
+    """Messages posted now: buffered for RESUME if no connection is attached."""
+    for i in range(count):
+        await emu.send_message(content=f"message {i}")
+
+
+async def test_tcp_dropped_without_close_frame_resumes(
+    gateway_emu: Emulator, client_factory: ClientFactory
+) -> None:
+    emu = gateway_emu
+    client, recorder = await started(emu, client_factory)
+    await chatter(emu)
+
+    assert await emu.drop() == 1
+    await chatter(emu)
+    await wait_resumes(emu, 1)
+    await chatter(emu)
+
+    await assert_exactly_once(emu, recorder)
+    assert emu.counters.identifies == 1
+    assert recorder.count(ev.Resumed) == 1
+    assert recorder.of(Disconnected)[0].will_reconnect
+
+
+async def test_silent_server_is_detected_as_zombie_and_resumed(
+    gateway_emu: Emulator, client_factory: ClientFactory
+) -> None:
+    emu = gateway_emu
+    client, recorder = await started(emu, client_factory)
+
+    assert await emu.go_silent() == 1
+    await chatter(emu)
+    await wait_resumes(emu, 1)
+    await chatter(emu)
+
+    await assert_exactly_once(emu, recorder)
+    assert emu.counters.identifies == 1
+    zombie = emu.connections()[0]
+    # The client closed the zombie with a code that keeps the session.
+    assert zombie.client_close_code not in (1000, 1001)
+
+
+async def test_unacked_heartbeats_are_detected_as_zombie_and_resumed(
+    gateway_emu: Emulator, client_factory: ClientFactory
+) -> None:
+    emu = gateway_emu
+    client, recorder = await started(emu, client_factory)
+
+    assert await emu.stop_acking() == 1
+    await wait_resumes(emu, 1)
+    await chatter(emu)
+
+    await assert_exactly_once(emu, recorder)
+    assert emu.counters.identifies == 1
+    assert emu.connections()[0].client_close_code == 4000
+
+
+async def test_reconnect_op7_resumes(
+    gateway_emu: Emulator, client_factory: ClientFactory
+) -> None:
+    emu = gateway_emu
+    client, recorder = await started(emu, client_factory)
+
+    assert await emu.reconnect() == 1
+    await chatter(emu)
+    await wait_resumes(emu, 1)
+    await chatter(emu)
+
+    await assert_exactly_once(emu, recorder)
+    assert emu.counters.identifies == 1
+    first = emu.connections()[0]
+    assert first.client_close_code == 4000
+    assert first.end == "client closed"
+
+
+async def test_invalid_session_true_resumes(
+    gateway_emu: Emulator, client_factory: ClientFactory
+) -> None:
+    emu = gateway_emu
+    client, recorder = await started(emu, client_factory)
+
+    assert await emu.invalidate_session(resumable=True) == 1
+    await chatter(emu)
+    await wait_resumes(emu, 1)
+    await chatter(emu)
+
+    await assert_exactly_once(emu, recorder)
+    assert emu.counters.identifies == 1
+
+
+async def test_invalid_session_false_identifies_again(
+    gateway_emu: Emulator, client_factory: ClientFactory
+) -> None:
+    emu = gateway_emu
+    client, recorder = await started(emu, client_factory)
+
+    assert await emu.invalidate_session(resumable=False) == 1
+    await wait_ready(client, recorder, 2)
+    await chatter(emu)
+
+    await assert_exactly_once(emu, recorder)
+    assert emu.counters.identifies == 2
+    assert emu.counters.resumes == 0
+    assert live_session_count(emu) == 1
+
+
+async def test_socket_closed_before_hello_is_retried(
+    gateway_emu: Emulator, client_factory: ClientFactory
+) -> None:
+    emu = gateway_emu
+    client, recorder = await started(emu, client_factory)
+
+    emu.close_before_hello(1, code=4000)
+    emu.close_before_hello(1, code=None)
+    assert await emu.drop() == 1
+    await chatter(emu)
+    await wait_resumes(emu, 1)
+    await chatter(emu)
+
+    await assert_exactly_once(emu, recorder)
+    assert emu.counters.identifies == 1
+    ends = [c.end for c in emu.connections()]
+    assert ends[1:3] == ["server closed", "dropped before HELLO"]
+
+
+async def test_hanging_gateway_bot_times_the_attempt_out(
+    gateway_emu: Emulator, client_factory: ClientFactory
+) -> None:
+    emu = gateway_emu
+    emu.rest_fault("gateway_bot", "hang", count=1)
+    client, recorder = await started(emu, client_factory, attempt_timeout_s=1.0)
+    await chatter(emu)
+
+    await assert_exactly_once(emu, recorder)
+    gateway_bot = [r for r in emu.rest_log if r.route == "get_gateway_bot"]
+    # The hung request got no answer; the second attempt's did.
+    assert len(gateway_bot) == 1
+    assert emu.counters.identifies == 1
+    assert recorder.of(Connected)[0].attempt == 2
+
+
+async def test_resume_url_refusing_connections_falls_back_to_the_main_url(
+    gateway_emu: Emulator, client_factory: ClientFactory
+) -> None:
+    emu = gateway_emu
+    client, recorder = await started(emu, client_factory)
+    # The emulator has no public fault that refuses only the resume listener.
+    emu._listeners["resume"].pause()
+
+    assert await emu.drop() == 1
+    await chatter(emu)
+    await wait_resumes(emu, 1)
+    await chatter(emu)
+
+    await assert_exactly_once(emu, recorder)
+    assert emu.counters.identifies == 1
+    listeners = [c.listener for c in emu.connections()]
+    assert listeners == ["gateway", "gateway"]
+
+
+async def test_server_refusing_connections_backs_off_then_resumes(
+    gateway_emu: Emulator,
+    client_factory: ClientFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    emu = gateway_emu
+    # Factor 3 with jitter in [d/2, d]: each wait is longer than the one before.
+    client, recorder = await started(
+        emu,
+        client_factory,
+        backoff=lambda: Backoff(base_s=0.02, factor=3.0, cap_s=5.0),
+    )
+    caplog.set_level(logging.DEBUG, logger="tether.manager")
+    caplog.clear()
+
+    emu.refuse_connections(1.5)
+    assert await emu.drop() == 1
+    await chatter(emu)
+    await wait_resumes(emu, 1)
+    await chatter(emu)
+
+    await assert_exactly_once(emu, recorder)
+    starts = [
+        r.created
+        for r in caplog.records
+        if r.name == "tether.manager" and r.msg == "%s: attempt %d starting"
+    ]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
+    assert len(gaps) >= 3
+    assert gaps == sorted(gaps)
+    assert emu.counters.identifies == 1
+
+
+async def test_server_restart_fails_the_resume_and_identifies(
+    gateway_emu: Emulator, client_factory: ClientFactory
+) -> None:
+    emu = gateway_emu
+    client, recorder = await started(emu, client_factory)
+    await chatter(emu)
+
+    await emu.restart()
+    await wait_ready(client, recorder, 2)
+    await chatter(emu)
+
+    await assert_exactly_once(emu, recorder)
+    assert emu.counters.identifies == 2
+    assert emu.counters.invalid_sessions == 1
+    assert emu.counters.resumes == 0
+    assert live_session_count(emu) == 1
+
+
+async def test_restart_with_downtime(client_factory: ClientFactory) -> None:
+    async with running_emulator() as emu:
+        client, recorder = await started(emu, client_factory)
+        await emu.restart(downtime_s=0.5)
+        await wait_ready(client, recorder, 2)
+        await chatter(emu)
+        await assert_exactly_once(emu, recorder)
+        assert emu.counters.identifies == 2
+        await until(lambda: client.is_ready)
