@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -37,3 +39,32 @@ async def make_emulator() -> AsyncIterator[EmulatorFactory]:
 async def emu(make_emulator: EmulatorFactory) -> Emulator:
     """A small running emulator."""
     return await make_emulator()
+
+
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+@pytest.fixture
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refuse every name lookup and connection that is not to this machine.
+
+    Other libraries carry built-in Discord URLs; this makes sure a forgotten one
+    fails here instead of leaving the machine.
+    """
+    real_getaddrinfo = socket.getaddrinfo
+    real_sock_connect = asyncio.selector_events.BaseSelectorEventLoop.sock_connect
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host not in _LOOPBACK:
+            raise socket.gaierror(socket.EAI_NONAME, f"{host!r} is not loopback")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    async def sock_connect(self: Any, sock: socket.socket, address: Any) -> Any:
+        if isinstance(address, tuple) and address[0] not in _LOOPBACK:
+            raise ConnectionRefusedError(f"{address[0]!r} is not loopback")
+        return await real_sock_connect(self, sock, address)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(
+        asyncio.selector_events.BaseSelectorEventLoop, "sock_connect", sock_connect
+    )
