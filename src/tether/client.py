@@ -145,6 +145,8 @@ class _MemberRequest:
     members: list[Member]
     chunks_seen: set[int]
     chunk_count: int | None = None
+    # Set to the delay Discord asks for when it rate-limits the request.
+    retry: asyncio.Future[float] | None = None
 
 
 class Client:
@@ -423,7 +425,25 @@ class Client:
         """Fetch a guild's members over the gateway (op 8) and cache them.
 
         Returns when the last GUILD_MEMBERS_CHUNK arrived. Requests wait their
-        turn under the gateway's send limit.
+        turn under the gateway's send limit; a request Discord rate-limits
+        (RATE_LIMITED) is sent again after the delay it names.
+
+        Args:
+            guild_id: the guild.
+            query: members whose username or nick starts with this (``""``: all;
+                needs the GUILD_MEMBERS intent).
+            limit: at most this many members (0: no limit, with an empty query).
+            user_ids: these members instead of a query (at most 100).
+            presences: also send their presences (GUILD_PRESENCES intent); they
+                reach the cache and the :class:`~tether.events.MembersChunk` events.
+            timeout: give up after this many seconds.
+
+        Returns:
+            The members, in the order the chunks listed them.
+
+        Raises:
+            TimeoutError: the last chunk did not arrive in time.
+            ClientStateError: the client is not running.
         """
         loop = asyncio.get_running_loop()
         nonce = f"{self._nonce_prefix}{next(self._nonces):x}"
@@ -438,11 +458,27 @@ class Client:
         if presences:
             d["presences"] = True
         try:
-            await self._send_command(guild_id, Opcode.REQUEST_GUILD_MEMBERS, d)
             async with asyncio.timeout(timeout):
-                return await request.future
+                while True:
+                    request.retry = loop.create_future()
+                    await self._send_command(guild_id, Opcode.REQUEST_GUILD_MEMBERS, d)
+                    await asyncio.wait(
+                        (request.future, request.retry),
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                    if request.future.done():
+                        return request.future.result()
+                    delay = request.retry.result()
+                    logger.info(
+                        "member request for guild %d rate limited; retrying in %.1f s",
+                        guild_id,
+                        delay,
+                    )
+                    await asyncio.sleep(delay)
         finally:
             self._member_requests.pop(nonce, None)
+            if request.retry is not None:
+                request.retry.cancel()
 
     async def update_presence(
         self,
@@ -622,15 +658,20 @@ class Client:
             if name == "READY":
                 self._on_ready(shard_id, dispatch)
                 return
-            if name == "GUILD_MEMBERS_CHUNK":
-                self._on_members_chunk(shard_id, data)
             event = self.cache.resolve(ev.parse_dispatch(name, data, shard_id=shard_id))
             self.cache.apply(event)
-            # The guild's own event goes first: Ready follows the last GUILD_CREATE.
+            # The guild's own event goes first: Ready follows the last GUILD_CREATE,
+            # and request_members() returns after its chunks' handlers started.
             self._dispatcher.dispatch(event)
             tracker = self._trackers.get(shard_id)
             if tracker is not None and name in ("GUILD_CREATE", "GUILD_DELETE"):
                 self._track_guild(shard_id, tracker, event)
+            elif isinstance(event, ev.MembersChunk):
+                if tracker is not None:
+                    tracker.members_chunk(event.guild_id, time.monotonic())
+                self._on_members_chunk(event)
+            elif name == "RATE_LIMITED":
+                self._on_rate_limited(data)
         finally:
             _current.reset(token)
 
@@ -742,21 +783,33 @@ class Client:
         ):
             self._ready_event.set()
 
-    def _on_members_chunk(self, shard_id: int, data: Any) -> None:
-        if not isinstance(data, dict):
-            return
-        nonce = data.get("nonce")
-        request = self._member_requests.get(nonce) if isinstance(nonce, str) else None
+    def _on_members_chunk(self, chunk: ev.MembersChunk) -> None:
+        nonce = chunk.nonce
+        request = self._member_requests.get(nonce) if nonce is not None else None
         if request is None or request.future.done():
             return
-        guild_id = request.guild_id
-        for raw in data.get("members", ()):
-            with contextlib.suppress(TetherError, KeyError, TypeError, ValueError):
-                request.members.append(Member.from_payload(raw, guild_id=guild_id))
-        request.chunks_seen.add(int(data.get("chunk_index", 0)))
-        request.chunk_count = int(data.get("chunk_count", 1))
+        request.members.extend(chunk.members)
+        request.chunks_seen.add(chunk.chunk_index)
+        request.chunk_count = chunk.chunk_count
         if len(request.chunks_seen) >= request.chunk_count:
             request.future.set_result(request.members)
+
+    def _on_rate_limited(self, data: Any) -> None:
+        # Discord refused a gateway command (so far only op 8) for a while.
+        if (
+            not isinstance(data, dict)
+            or data.get("opcode") != Opcode.REQUEST_GUILD_MEMBERS
+        ):
+            return
+        meta = data.get("meta")
+        nonce = meta.get("nonce") if isinstance(meta, dict) else None
+        request = self._member_requests.get(nonce) if isinstance(nonce, str) else None
+        retry_after = data.get("retry_after")
+        if request is None or request.retry is None or request.retry.done():
+            return
+        if not isinstance(retry_after, int | float) or retry_after < 0:
+            retry_after = 1.0
+        request.retry.set_result(float(retry_after))
 
 
 @dataclass(frozen=True, slots=True)
