@@ -53,14 +53,18 @@ async def running_emulator(**options: Any) -> AsyncIterator[Emulator]:
 
 
 def make_client(emu: Emulator, **options: Any) -> Client:
-    """A client for ``emu``: fast backoff, no identify wait, short Ready wait."""
+    """A client for ``emu``: fast backoff, no identify wait, short Ready wait.
+
+    ``token`` (default: the emulator's valid one) may be given among ``options``.
+    """
+    token = options.pop("token", emu.token)
     options.setdefault("intents", Intents.default())
     options.setdefault("ready_timeout_s", 0.5)
     options.setdefault("backoff", fast_backoff)
     options.setdefault("identify_queue", LocalIdentifyQueue(window_s=0.0))
     options.setdefault("attempt_timeout_s", 5.0)
     options.setdefault("io_thread", False)
-    return Client(emu.token, api_url=emu.api_url, **options)
+    return Client(token, api_url=emu.api_url, **options)
 
 
 class Recorder:

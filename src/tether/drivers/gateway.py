@@ -26,11 +26,13 @@ from tether.errors import (
     ConnectionClosedError,
     ConnectionFault,
     DecodeError,
+    InvalidTokenError,
     PayloadTooLargeError,
     RemoteProtocolError,
+    UnauthorizedError,
 )
 from tether.gateway.codec import Compression, Decoder, encode
-from tether.gateway.opcodes import Opcode, Recovery
+from tether.gateway.opcodes import CloseCode, Opcode, Recovery
 from tether.gateway.protocol import (
     CloseRequested,
     Dispatch,
@@ -175,7 +177,15 @@ class GatewayDriver:
             self._gateway_url is None
             or self._connect_failures >= REFETCH_AFTER_FAILURES
         ):
-            self._gateway_url = await self._fetch_gateway_url()
+            try:
+                self._gateway_url = await self._fetch_gateway_url()
+            except UnauthorizedError as exc:
+                # The token is wrong: no gateway would take it either (4004), and
+                # retrying would spin forever on the same answer.
+                raise InvalidTokenError(
+                    int(CloseCode.AUTHENTICATION_FAILED),
+                    "GET /gateway/bot refused the token with HTTP 401",
+                ) from exc
             self._connect_failures = 0
         return self.protocol.connect_url(self._gateway_url, compress=self.compress)
 
