@@ -243,10 +243,18 @@ class Demo:
 
     async def _play(self, emu: Emulator) -> None:
         base = self.ready_at_()
+        scale = self.args.time_scale
         for step in self.scenario.steps:
-            if step.at_s > self.args.duration:
+            at_s = step.at_s * scale
+            if at_s > self.args.duration:
                 break
-            delay = base + step.at_s - time.monotonic()
+            if "duration_s" in step.args:
+                step = Step(
+                    at_s=at_s,
+                    action=step.action,
+                    args={**step.args, "duration_s": step.args["duration_s"] * scale},
+                )
+            delay = base + at_s - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
             what = FAULT_NAMES.get(step.action, step.action)
@@ -311,13 +319,15 @@ class Demo:
         self.state_text = "connected (resumed)" if event.resumed else "connected"
         if event.resumed:
             self.resumes += 1
-        record = self._current_fault()
-        if record is not None and record.outcome in ("pending", "recovering"):
-            now = time.monotonic()
-            since = record._disconnected_at or record._started
-            record.away_s = now - since
-            record.resumed = event.resumed
-            record.outcome = "resumed" if event.resumed else "re-identified"
+        now = time.monotonic()
+        # Every fault still open is over: faults that came while the client was
+        # away share this recovery.
+        for record in self.faults:
+            if record.outcome in ("pending", "recovering"):
+                since = record._disconnected_at or record._started
+                record.away_s = now - since
+                record.resumed = event.resumed
+                record.outcome = "resumed" if event.resumed else "re-identified"
 
     def _on_disconnected(self, event: Disconnected) -> None:
         self.state_text = "reconnecting" if event.will_reconnect else "disconnected"
@@ -417,12 +427,12 @@ class _LiveView:
         self.demo = demo
         self.client = client
         self.bot = bot
+        self._last = (time.monotonic(), 0)
         self.console = Console(stderr=False)
         self.live = Live(
             self.render(), console=self.console, refresh_per_second=4, transient=False
         )
         self._task: asyncio.Task[None] | None = None
-        self._last = (time.monotonic(), 0)
 
     def start(self) -> None:
         self.live.start()
@@ -519,6 +529,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--slow", type=float, default=5.0, help="seconds the !slow handler blocks"
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="multiply the scenario's times by this (0.5 plays it twice as fast)",
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
