@@ -54,7 +54,7 @@ async def test_after_activity_drops_and_a_reidentify_the_cache_equals_the_world(
         async with asyncio.timeout(60):
             for drop in range(1, 4):
                 target = 150 * drop
-                await until(lambda: emu.activity_emitted > target, 20)  # noqa: B023
+                await until(lambda: emu.activity_emitted > target, 20)  # noqa: B023 (awaited at once)
                 resumed = asyncio.ensure_future(client.wait_for(ev.Resumed))
                 await asyncio.sleep(0)
                 await emu.drop()
