@@ -194,7 +194,8 @@ class RawGateway:
         await self.ws.send_str(json.dumps(payload))
 
     async def hello(self) -> dict[str, Any]:
-        return (await self.expect(10))["d"]
+        hello: dict[str, Any] = (await self.expect(10))["d"]
+        return hello
 
     async def identify(
         self,

@@ -37,12 +37,12 @@ async def test_member_activity_keeps_the_world_in_step(emu: Emulator) -> None:
         await emu.simulate("member", count=60, seed=3)
         for _ in range(60):
             payload = (await gateway.dispatch())["d"]
-            guild = members[payload["guild_id"]]
+            known = members[payload["guild_id"]]
             user_id = payload["user"]["id"]
-            if "joined_at" in payload and user_id not in guild:
-                guild.add(user_id)
+            if "joined_at" in payload and user_id not in known:
+                known.add(user_id)
             elif "joined_at" not in payload:
-                guild.discard(user_id)
+                known.discard(user_id)
     finally:
         await gateway.aclose()
     for guild_id, guild in emu.world.guilds.items():

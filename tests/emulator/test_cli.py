@@ -91,7 +91,7 @@ async def test_the_banner_names_every_address() -> None:
     )  # fmt: skip
     try:
         assert process.stdout is not None
-        lines = []
+        lines: list[str] = []
         async with asyncio.timeout(20):
             while not lines or not lines[-1].startswith("Press Ctrl+C"):
                 lines.append((await process.stdout.readline()).decode().strip())

@@ -180,7 +180,12 @@ async def test_presence_update_changes_the_bots_presence(emu: Emulator) -> None:
 
 
 async def test_identify_presence_is_applied(emu: Emulator) -> None:
-    presence = {"since": None, "activities": [], "status": "idle", "afk": False}
+    presence: dict[str, Any] = {
+        "since": None,
+        "activities": [],
+        "status": "idle",
+        "afk": False,
+    }
     gateway, _, _ = await open_session(emu, presence=presence)
     await gateway.aclose()
     guild = next(iter(emu.world.guilds.values()))

@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 from _emu_client import EmulatorFactory, open_session
+from multidict import CIMultiDictProxy
 
 from tether.emulator import Emulator, RestSettings, WorldConfig
 
@@ -40,7 +41,7 @@ async def _call(
     json: Any = None,
     auth: bool = True,
     base: str | None = None,
-) -> tuple[int, Any, aiohttp.typedefs.LooseHeaders]:
+) -> tuple[int, Any, CIMultiDictProxy[str]]:
     url = (base or emu.api_url) + path
     headers = _auth(emu) if auth else {}
     async with http.request(method, url, json=json, headers=headers) as response:

@@ -33,6 +33,7 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from tether._secret import Token
+from tether.emulator._commands import CloseConnection, Commands
 from tether.emulator._compress import COMPRESSIONS, make_compressor
 from tether.emulator._session import Connection, Session
 from tether.emulator.records import (
@@ -70,9 +71,6 @@ SESSION_ENDING_CLOSES: Final[frozenset[int]] = frozenset(
 #: API versions the gateway serves.
 API_VERSIONS: Final[frozenset[str]] = frozenset({"9", "10"})
 
-#: Members per GUILD_MEMBERS_CHUNK.
-CHUNK_SIZE: Final[int] = 1000
-
 #: Opcodes a client may send (anything else closes with 4001).
 _CLIENT_OPCODES: Final[frozenset[int]] = frozenset(
     {
@@ -87,9 +85,6 @@ _CLIENT_OPCODES: Final[frozenset[int]] = frozenset(
     }
 )
 
-_STATUSES: Final[frozenset[str]] = frozenset(
-    {"online", "dnd", "idle", "invisible", "offline"}
-)
 _TRACE: Final[list[str]] = ['["tether-emulator",{"micros":0}]']
 # Application flags: presence, members and message content "limited" (under 100
 # guilds), the form unverified bots get.
@@ -150,15 +145,6 @@ class GatewaySettings:
     member_request_interval_s: float = 30.0
 
 
-class _Reject(Exception):
-    """Close the connection: raised inside payload handling."""
-
-    def __init__(self, code: int, reason: str) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
-
-
 class Gateway:
     """Everything on the gateway side of the emulator.
 
@@ -196,7 +182,6 @@ class Gateway:
         self._identify_buckets: dict[int, float] = {}
         self._session_start_window: float | None = None
         self._session_starts = 0
-        self._member_requests: dict[int, float] = {}
         # Faults.
         self._stall_until = 0.0
         self._close_before_hello: list[int | None] = []
@@ -205,6 +190,7 @@ class Gateway:
         self._stream_open.set()
         self._stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._commands = Commands(self)
 
     # Helpers
 
@@ -496,13 +482,15 @@ class Gateway:
         try:
             self._check_rate(connection, now)
             if len(raw) > self.settings.max_payload_size:
-                raise _Reject(CloseCode.DECODE_ERROR, "payload too large")
+                raise CloseConnection(CloseCode.DECODE_ERROR, "payload too large")
             if not isinstance(payload, dict):
-                raise _Reject(CloseCode.DECODE_ERROR, "Error while decoding payload")
+                raise CloseConnection(
+                    CloseCode.DECODE_ERROR, "Error while decoding payload"
+                )
             if type(op) is not int or op not in _CLIENT_OPCODES:
-                raise _Reject(CloseCode.UNKNOWN_OPCODE, "Unknown opcode")
+                raise CloseConnection(CloseCode.UNKNOWN_OPCODE, "Unknown opcode")
             self._handle(connection, op, payload.get("d"), now)
-        except _Reject as reject:
+        except CloseConnection as reject:
             self.server_close(connection, reject.code, reject.reason)
 
     def _check_rate(self, connection: Connection, now: float) -> None:
@@ -512,7 +500,7 @@ class Gateway:
         while times and times[0] <= horizon:
             times.popleft()
         if len(times) > self.settings.send_limit:
-            raise _Reject(CloseCode.RATE_LIMITED, "You are being rate limited.")
+            raise CloseConnection(CloseCode.RATE_LIMITED, "You are being rate limited.")
 
     def _handle(self, connection: Connection, op: int, d: Any, now: float) -> None:
         if op == Opcode.HEARTBEAT:
@@ -522,21 +510,13 @@ class Gateway:
         elif op == Opcode.RESUME:
             self._resume(connection, d, now)
         elif connection.session is None:
-            raise _Reject(CloseCode.NOT_AUTHENTICATED, "Not authenticated.")
-        elif op == Opcode.PRESENCE_UPDATE:
-            self._presence_update(connection.session, d)
-        elif op == Opcode.VOICE_STATE_UPDATE:
-            self._voice_state_update(connection.session, d)
-        elif op == Opcode.REQUEST_GUILD_MEMBERS:
-            self._request_guild_members(connection.session, d, now)
-        elif op == Opcode.REQUEST_SOUNDBOARD_SOUNDS:
-            self._request_soundboard_sounds(connection.session, d)
-        elif op == Opcode.REQUEST_CHANNEL_INFO:
-            self._request_channel_info(connection.session, d)
+            raise CloseConnection(CloseCode.NOT_AUTHENTICATED, "Not authenticated.")
+        else:
+            self._commands.handle(connection.session, op, d, now)
 
     def _heartbeat(self, connection: Connection, d: Any) -> None:
         if d is not None and type(d) is not int:
-            raise _Reject(CloseCode.UNKNOWN_OPCODE, "invalid heartbeat payload")
+            raise CloseConnection(CloseCode.UNKNOWN_OPCODE, "invalid heartbeat payload")
         connection.heartbeats += 1
         self.heartbeats += 1
         self._arm_heartbeat_deadline(connection)
@@ -548,21 +528,27 @@ class Gateway:
     def _validate_identify(self, d: Any) -> tuple[tuple[int, int] | None, int, int]:
         """Check an IDENTIFY; return (shard, intents, large_threshold)."""
         if not isinstance(d, dict):
-            raise _Reject(CloseCode.UNKNOWN_OPCODE, "invalid IDENTIFY payload")
+            raise CloseConnection(CloseCode.UNKNOWN_OPCODE, "invalid IDENTIFY payload")
         if not self._is_token(d.get("token")):
-            raise _Reject(CloseCode.AUTHENTICATION_FAILED, "Authentication failed.")
+            raise CloseConnection(
+                CloseCode.AUTHENTICATION_FAILED, "Authentication failed."
+            )
         if not isinstance(d.get("properties"), dict):
-            raise _Reject(CloseCode.UNKNOWN_OPCODE, "IDENTIFY properties missing")
+            raise CloseConnection(
+                CloseCode.UNKNOWN_OPCODE, "IDENTIFY properties missing"
+            )
 
         intents = d.get("intents")
         if type(intents) is not int or intents < 0 or intents & ~ALL_INTENTS:
-            raise _Reject(CloseCode.INVALID_INTENTS, "Invalid intent(s).")
+            raise CloseConnection(CloseCode.INVALID_INTENTS, "Invalid intent(s).")
         if intents & PRIVILEGED_INTENTS & ~self.settings.privileged_intents:
-            raise _Reject(CloseCode.DISALLOWED_INTENTS, "Disallowed intent(s).")
+            raise CloseConnection(CloseCode.DISALLOWED_INTENTS, "Disallowed intent(s).")
 
         large_threshold = d.get("large_threshold", 50)
         if type(large_threshold) is not int or not 50 <= large_threshold <= 250:
-            raise _Reject(CloseCode.UNKNOWN_OPCODE, "large_threshold must be 50-250")
+            raise CloseConnection(
+                CloseCode.UNKNOWN_OPCODE, "large_threshold must be 50-250"
+            )
 
         raw_shard = d.get("shard")
         shard: tuple[int, int] | None = None
@@ -573,14 +559,14 @@ class Gateway:
                 or not all(type(part) is int for part in raw_shard)
                 or not 0 <= raw_shard[0] < raw_shard[1]
             ):
-                raise _Reject(CloseCode.INVALID_SHARD, "Invalid shard.")
+                raise CloseConnection(CloseCode.INVALID_SHARD, "Invalid shard.")
             shard = (raw_shard[0], raw_shard[1])
         shard_id, shard_count = shard or (0, 1)
         on_shard = sum(
             1 for gid in self.world.guilds if shard_for(gid, shard_count) == shard_id
         )
         if on_shard > self.settings.max_guilds_per_shard:
-            raise _Reject(CloseCode.SHARDING_REQUIRED, "Sharding required.")
+            raise CloseConnection(CloseCode.SHARDING_REQUIRED, "Sharding required.")
         return shard, intents, large_threshold
 
     def _take_identify_slot(self, shard_id: int, now: float) -> str | None:
@@ -600,7 +586,9 @@ class Gateway:
 
     def _identify(self, connection: Connection, d: Any, now: float) -> None:
         if connection.session is not None:
-            raise _Reject(CloseCode.ALREADY_AUTHENTICATED, "Already authenticated.")
+            raise CloseConnection(
+                CloseCode.ALREADY_AUTHENTICATED, "Already authenticated."
+            )
         shard, intents, large_threshold = self._validate_identify(d)
         shard_id, shard_count = shard or (0, 1)
 
@@ -638,8 +626,8 @@ class Gateway:
         self.identify_log.append(IdentifyRecord(now, shard_id, shard_count, session_id))
         self._attach(connection, session)
         if isinstance(d.get("presence"), dict):
-            with contextlib.suppress(_Reject):
-                self._presence_update(session, d["presence"])
+            with contextlib.suppress(CloseConnection):
+                self._commands.presence_update(session, d["presence"])
         logger.info(
             "session %s identified on connection %d (shard %d/%d, intents %d)",
             session_id,
@@ -673,7 +661,7 @@ class Gateway:
         }
         if shard is not None:
             ready["shard"] = [shard_id, shard_count]
-        self._dispatch(session, "READY", ready)
+        self.dispatch_to(session, "READY", ready)
         self._start_guild_stream(session)
 
     def application_flags(self) -> int:
@@ -702,15 +690,19 @@ class Gateway:
 
     def _resume(self, connection: Connection, d: Any, now: float) -> None:
         if connection.session is not None:
-            raise _Reject(CloseCode.ALREADY_AUTHENTICATED, "Already authenticated.")
+            raise CloseConnection(
+                CloseCode.ALREADY_AUTHENTICATED, "Already authenticated."
+            )
         if not isinstance(d, dict):
-            raise _Reject(CloseCode.UNKNOWN_OPCODE, "invalid RESUME payload")
+            raise CloseConnection(CloseCode.UNKNOWN_OPCODE, "invalid RESUME payload")
         if not self._is_token(d.get("token")):
-            raise _Reject(CloseCode.AUTHENTICATION_FAILED, "Authentication failed.")
+            raise CloseConnection(
+                CloseCode.AUTHENTICATION_FAILED, "Authentication failed."
+            )
         seq = d.get("seq")
         seq = 0 if seq is None else seq
         if type(seq) is not int:
-            raise _Reject(CloseCode.UNKNOWN_OPCODE, "invalid RESUME seq")
+            raise CloseConnection(CloseCode.UNKNOWN_OPCODE, "invalid RESUME seq")
 
         self._expire(now)
         session = self._live.get(str(d.get("session_id")))
@@ -724,7 +716,7 @@ class Gateway:
         if not session.can_resume_from(seq):
             connection.session_id = session.session_id
             self._end_session(session, SessionState.INVALIDATED, f"invalid seq {seq}")
-            raise _Reject(CloseCode.INVALID_SEQ, "Invalid seq.")
+            raise CloseConnection(CloseCode.INVALID_SEQ, "Invalid seq.")
 
         previous = session.connection
         if previous is not None:
@@ -739,7 +731,7 @@ class Gateway:
             if record.seq > seq:
                 connection.queue_dispatch(record)
                 replayed += 1
-        self._dispatch(session, "RESUMED", {"_trace": _TRACE})
+        self.dispatch_to(session, "RESUMED", {"_trace": _TRACE})
         logger.info(
             "session %s resumed on connection %d from seq %d (%d replayed)",
             session.session_id,
@@ -748,202 +740,9 @@ class Gateway:
             replayed,
         )
 
-    # Other commands
-
-    def _guild_on_session(self, session: Session, raw_id: Any) -> int | None:
-        try:
-            guild_id = int(raw_id)
-        except (TypeError, ValueError):
-            raise _Reject(CloseCode.UNKNOWN_OPCODE, "invalid guild_id") from None
-        if guild_id not in session.guild_ids or guild_id not in self.world.guilds:
-            logger.debug("request for guild %d, which is not on this session", guild_id)
-            return None
-        return guild_id
-
-    def _presence_update(self, session: Session, d: Any) -> None:
-        if not isinstance(d, dict) or d.get("status") not in _STATUSES:
-            raise _Reject(CloseCode.UNKNOWN_OPCODE, "invalid presence update")
-        activities = d.get("activities") or []
-        if not isinstance(activities, list) or not all(
-            isinstance(a, dict) for a in activities
-        ):
-            raise _Reject(CloseCode.UNKNOWN_OPCODE, "invalid presence activities")
-        kept = [
-            {k: v for k, v in activity.items() if k in ("name", "type", "url", "state")}
-            for activity in activities
-        ]
-        for guild_id in session.guild_ids:
-            self.world.set_presence(
-                guild_id, self.world.bot.id, d["status"], kept, {"web": d["status"]}
-            )
-
-    def _voice_state_update(self, session: Session, d: Any) -> None:
-        if not isinstance(d, dict):
-            raise _Reject(CloseCode.UNKNOWN_OPCODE, "invalid voice state update")
-        guild_id = self._guild_on_session(session, d.get("guild_id"))
-        if guild_id is None:
-            return
-        guild = self.world.guilds[guild_id]
-        channel_id: int | None = None
-        if d.get("channel_id") is not None:
-            try:
-                channel_id = int(d["channel_id"])
-            except (TypeError, ValueError):
-                raise _Reject(CloseCode.UNKNOWN_OPCODE, "invalid channel_id") from None
-            channel = guild.channels.get(channel_id)
-            if channel is None or channel["type"] not in (2, 13):
-                logger.debug(
-                    "voice state update for a channel that is not voice: ignored"
-                )
-                return
-        state = self.world.set_voice_state(
-            guild_id,
-            self.world.bot.id,
-            channel_id,
-            session.session_id,
-            self_mute=d.get("self_mute") is True,
-            self_deaf=d.get("self_deaf") is True,
-        )
-        self.publish(
-            "VOICE_STATE_UPDATE",
-            state,
-            guild_id=guild_id,
-            intent=Intents.GUILD_VOICE_STATES,
-        )
-        if channel_id is not None:
-            server = {
-                "token": secrets.token_hex(8),
-                "guild_id": str(guild_id),
-                "endpoint": self.voice_endpoint,
-            }
-            self._dispatch(session, "VOICE_SERVER_UPDATE", server)
-
-    def _request_guild_members(self, session: Session, d: Any, now: float) -> None:
-        if not isinstance(d, dict):
-            raise _Reject(CloseCode.UNKNOWN_OPCODE, "invalid request guild members")
-        if isinstance(d.get("guild_id"), list):
-            raise _Reject(CloseCode.UNKNOWN_OPCODE, "one guild per request")
-        guild_id = self._guild_on_session(session, d.get("guild_id"))
-        query, user_ids, limit = d.get("query"), d.get("user_ids"), d.get("limit", 0)
-        if (query is None) == (user_ids is None):
-            raise _Reject(
-                CloseCode.UNKNOWN_OPCODE, "give exactly one of query and user_ids"
-            )
-        if query is not None and (
-            not isinstance(query, str) or type(limit) is not int or limit < 0
-        ):
-            raise _Reject(CloseCode.UNKNOWN_OPCODE, "invalid query or limit")
-        nonce = d.get("nonce")
-        if not isinstance(nonce, str) or len(nonce.encode()) > 32:
-            nonce = None
-        if guild_id is None:
-            return
-        guild = self.world.guilds[guild_id]
-        presences = d.get("presences") is True and bool(
-            session.intents & Intents.GUILD_PRESENCES
-        )
-
-        member_ids: list[int] = []
-        not_found: list[int | str] = []
-        if user_ids is not None:
-            ids = user_ids if isinstance(user_ids, list) else [user_ids]
-            if len(ids) > 100:
-                raise _Reject(CloseCode.UNKNOWN_OPCODE, "at most 100 user_ids")
-            for raw in ids:
-                try:
-                    user_id = int(raw)
-                except (TypeError, ValueError):
-                    raise _Reject(
-                        CloseCode.UNKNOWN_OPCODE, "invalid user_ids"
-                    ) from None
-                if user_id in guild.members:
-                    member_ids.append(user_id)
-                else:
-                    # Ids that are not snowflake-sized come back as numbers.
-                    not_found.append(str(user_id) if user_id >= 1 << 32 else user_id)
-        elif query == "" and limit == 0:
-            if not session.intents & Intents.GUILD_MEMBERS:
-                logger.warning("all-members request without GUILD_MEMBERS: ignored")
-                return
-            last = self._member_requests.get(guild_id)
-            interval = self.settings.member_request_interval_s
-            if last is not None and now - last < interval:
-                meta: dict[str, Any] = {"guild_id": str(guild_id)}
-                if nonce is not None:
-                    meta["nonce"] = nonce
-                retry_after = round(interval - (now - last), 3)
-                data = {
-                    "opcode": Opcode.REQUEST_GUILD_MEMBERS,
-                    "retry_after": retry_after,
-                    "meta": meta,
-                }
-                self._dispatch(session, "RATE_LIMITED", data)
-                return
-            self._member_requests[guild_id] = now
-            member_ids = list(guild.members)
-        else:
-            prefix = str(query).casefold()
-            cap = min(limit, 100) if query else limit
-            for user_id, member in guild.members.items():
-                names = (self.world.users[user_id].username, member.nick or "")
-                if any(name.casefold().startswith(prefix) for name in names):
-                    member_ids.append(user_id)
-                    if len(member_ids) >= (cap or 100):
-                        break
-
-        parts = [
-            member_ids[i : i + CHUNK_SIZE]
-            for i in range(0, len(member_ids), CHUNK_SIZE)
-        ] or [[]]
-        for index, part in enumerate(parts):
-            chunk: dict[str, Any] = {
-                "guild_id": str(guild_id),
-                "members": [
-                    self.world.member_payload(guild, guild.members[uid]) for uid in part
-                ],
-                "chunk_index": index,
-                "chunk_count": len(parts),
-            }
-            if index == 0 and user_ids is not None:
-                chunk["not_found"] = not_found
-            if presences:
-                chunk["presences"] = [
-                    self.world.presence_payload(guild, uid, guild_id=False)
-                    for uid in part
-                    if uid in guild.presences
-                ]
-            if nonce is not None:
-                chunk["nonce"] = nonce
-            self._dispatch(session, "GUILD_MEMBERS_CHUNK", chunk)
-
-    def _request_soundboard_sounds(self, session: Session, d: Any) -> None:
-        if not isinstance(d, dict) or not isinstance(d.get("guild_ids"), list):
-            raise _Reject(CloseCode.UNKNOWN_OPCODE, "invalid request soundboard sounds")
-        for raw in d["guild_ids"]:
-            guild_id = self._guild_on_session(session, raw)
-            if guild_id is not None:
-                data = {"guild_id": str(guild_id), "soundboard_sounds": []}
-                self._dispatch(session, "SOUNDBOARD_SOUNDS", data)
-
-    def _request_channel_info(self, session: Session, d: Any) -> None:
-        if not isinstance(d, dict) or not isinstance(d.get("fields"), list):
-            raise _Reject(CloseCode.UNKNOWN_OPCODE, "invalid request channel info")
-        guild_id = self._guild_on_session(session, d.get("guild_id"))
-        if guild_id is None:
-            return
-        guild = self.world.guilds[guild_id]
-        fields = [f for f in d["fields"] if f in ("status", "voice_start_time")]
-        channels = [
-            {"id": str(cid), **dict.fromkeys(fields)}
-            for cid in guild.channel_ids_of_type(2, 13)
-        ]
-        self._dispatch(
-            session, "CHANNEL_INFO", {"guild_id": str(guild_id), "channels": channels}
-        )
-
     # Dispatching
 
-    def _dispatch(
+    def dispatch_to(
         self, session: Session, name: str, data: Any, *, replayable: bool = True
     ) -> None:
         record = session.add_record(name, data, self._now(), replayable=replayable)
@@ -982,7 +781,7 @@ class Gateway:
                 continue
             if intent is not None and not session.intents & intent:
                 continue
-            self._dispatch(
+            self.dispatch_to(
                 session, name, transform(session, data) if transform else data
             )
             count += 1
@@ -1034,11 +833,11 @@ class Gateway:
             return
         session.delivered.add(guild_id)
         if guild.unavailable:
-            self._dispatch(
+            self.dispatch_to(
                 session, "GUILD_DELETE", {"id": str(guild_id), "unavailable": True}
             )
         else:
-            self._dispatch(
+            self.dispatch_to(
                 session, "GUILD_CREATE", self._guild_create_for(session, guild_id)
             )
 
@@ -1225,7 +1024,7 @@ class Gateway:
             logger.info(
                 "sending a %s payload on connection %d", kind, connection.connection_id
             )
-            self._dispatch(
+            self.dispatch_to(
                 connection.session,
                 "EMULATOR_PADDING",
                 {"kind": kind, "padding": padding},
@@ -1249,7 +1048,7 @@ class Gateway:
         for session in list(self._live.values()):
             self._end_session(session, SessionState.INVALIDATED, "emulator restarted")
         self._identify_buckets.clear()
-        self._member_requests.clear()
+        self._commands.forget_member_requests()
         self._close_before_hello.clear()
         self._stall_until = 0.0
         self._stream_open.set()
