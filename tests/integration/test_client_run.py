@@ -1,0 +1,87 @@
+"""Client.run() in a script: it stops cleanly on SIGINT and SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+
+import pytest
+from _client_fixtures import make_client
+
+from tether import events as ev
+from tether.emulator import Emulator, WorldConfig
+from tether.manager import ManagerState
+
+SCRIPT = """
+import logging, os, sys
+from tether.client import Client
+from tether.events import Ready
+
+logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+client = Client(os.environ["BOT_TOKEN"], api_url=sys.argv[1], ready_timeout_s=1.0)
+
+@client.on(Ready)
+def announce(event):
+    print("ready", len(event.guilds), flush=True)
+
+client.run()
+print("stopped", flush=True)
+"""
+
+
+def connections_closed(emu: Emulator) -> bool:
+    return all(c.closed_at is not None for c in emu.connections())
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+async def test_run_stops_cleanly_on_a_signal(signum: signal.Signals) -> None:
+    async with Emulator(WorldConfig(guilds=2, members_per_guild=5)) as emu:
+        env = {**os.environ, "BOT_TOKEN": emu.token}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            SCRIPT,
+            emu.api_url,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            assert process.stdout is not None
+            async with asyncio.timeout(20):
+                line = await process.stdout.readline()
+            assert line.decode().split() == ["ready", "2"]
+
+            process.send_signal(signum)
+            async with asyncio.timeout(20):
+                out, err = await process.communicate()
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+
+        assert process.returncode == 0, err.decode()[-2000:]
+        assert out.decode().split() == ["stopped"]
+        assert emu.token not in err.decode()
+        assert "stopped" in err.decode()
+        # The client closed its connection (and said so with a close frame).
+        await emu.wait_until(lambda: connections_closed(emu), timeout_s=5)
+        assert [c.end for c in emu.connections()] == ["client closed"]
+
+
+async def test_async_with_starts_and_closes_the_client() -> None:
+    async with Emulator(WorldConfig(guilds=1, members_per_guild=5)) as emu:
+        async with make_client(emu) as client:
+            async with asyncio.timeout(15):
+                ready = await client.wait_for(ev.Ready)
+            assert client.state is ManagerState.CONNECTED
+            assert client.user is not None and client.user.id == ready.user.id
+            assert client.latency is None or client.latency >= 0
+
+        assert client.state is ManagerState.DISCONNECTED
+        async with asyncio.timeout(5):
+            await client.wait_closed()
+        await emu.wait_until(lambda: connections_closed(emu), timeout_s=5)
+        assert [c.end for c in emu.connections()] == ["client closed"]
