@@ -99,3 +99,23 @@ async def test_activity_skips_unavailable_guilds(
 def test_unknown_kinds_are_refused(emu: Emulator) -> None:
     with pytest.raises(ValueError, match="kinds"):
         emu.start_activity(1.0, kinds=("dance",))
+
+
+async def test_world_events_change_the_world_and_dispatch(emu: Emulator) -> None:
+    guild = next(iter(emu.world.guilds.values()))
+    user_id = next(uid for uid in guild.members if uid != emu.world.bot.id)
+    gateway, _, _ = await open_session(emu)
+    try:
+        assert emu.events.member_update(guild.id, user_id, nick="renamed")
+        update = (await gateway.dispatch("GUILD_MEMBER_UPDATE"))["d"]
+        emu.events.presence_update(guild.id, user_id, "dnd", [])
+        presence = (await gateway.dispatch("PRESENCE_UPDATE"))["d"]
+        embed = {"title": "an embed", "type": "rich"}
+        await emu.send_message(content="with embed", embeds=[embed])
+        message = (await gateway.dispatch("MESSAGE_CREATE"))["d"]
+    finally:
+        await gateway.aclose()
+    assert (update["user"]["id"], update["nick"]) == (str(user_id), "renamed")
+    assert guild.members[user_id].nick == "renamed"
+    assert (presence["status"], guild.presences[user_id].status) == ("dnd", "dnd")
+    assert message["embeds"] == [embed]

@@ -392,3 +392,25 @@ async def test_restart_with_downtime_refuses_for_a_while(
     await asyncio.sleep(0.4)
     gateway = await RawGateway.connect(emu.gateway_url)
     await gateway.aclose()
+
+
+async def test_refusing_only_the_resume_listener(emu: Emulator) -> None:
+    emu.refuse_connections(0.3, listener="resume")
+    assert emu.is_refusing("resume") and not emu.is_refusing("gateway")
+    with pytest.raises(aiohttp.ClientConnectorError):
+        await RawGateway.connect(emu.resume_url)
+    gateway = await RawGateway.connect(emu.gateway_url)
+    await gateway.aclose()
+    await emu.wait_until(lambda: not emu.is_refusing("resume"), timeout_s=5)
+    gateway = await RawGateway.connect(emu.resume_url)
+    await gateway.aclose()
+
+
+async def test_overlapping_refusals_last_until_the_later_one(emu: Emulator) -> None:
+    emu.refuse_connections(0.2)
+    emu.refuse_connections(0.6)
+    await asyncio.sleep(0.35)
+    assert emu.is_refusing("gateway")
+    with pytest.raises(aiohttp.ClientConnectorError):
+        await RawGateway.connect(emu.gateway_url)
+    await emu.wait_until(lambda: not emu.is_refusing("gateway"), timeout_s=5)

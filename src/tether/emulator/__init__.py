@@ -13,6 +13,7 @@ the control endpoint.
 
 from __future__ import annotations
 
+from tether.emulator._events import WorldEvents
 from tether.emulator.activity import ACTIVITY_KINDS
 from tether.emulator.emulator import Emulator
 from tether.emulator.gateway import GatewaySettings
@@ -48,4 +49,5 @@ __all__ = [
     "Step",
     "World",
     "WorldConfig",
+    "WorldEvents",
 ]

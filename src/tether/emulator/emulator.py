@@ -165,6 +165,7 @@ class Emulator:
         self._control = Control(self)
         self._listeners: dict[str, Listener] = {}
         self._activity: Activity | None = None
+        self._refuse_until: dict[str, float] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._started = False
         self._urls = {"api": "", "gateway": "", "resume": "", "control": ""}
@@ -297,6 +298,15 @@ class Emulator:
     def world(self) -> World:
         """The world: the truth that sessions are told about."""
         return self._world
+
+    @property
+    def events(self) -> WorldEvents:
+        """World changes that dispatch (members, presences, reactions, typing...).
+
+        Use it to change the world in ways the activity generator picks at
+        random; the world and every session stay in step.
+        """
+        return self._events
 
     # Observability
 
@@ -472,18 +482,39 @@ class Emulator:
 
     # Connection-level faults
 
-    def refuse_connections(self, duration_s: float) -> None:
-        """Refuse new gateway TCP connections (both listeners) for ``duration_s``."""
-        logger.info("refusing gateway connections for %.1fs", duration_s)
-        for name in ("gateway", "resume"):
-            self._listeners[name].pause()
-        self._spawn(self._listen_again(duration_s), "tether-emulator-refuse")
+    def refuse_connections(
+        self, duration_s: float, listener: str | None = None
+    ) -> None:
+        """Refuse new gateway TCP connections for ``duration_s``.
 
-    async def _listen_again(self, delay_s: float) -> None:
+        Connections already open carry on. Overlapping calls extend the refusal.
+
+        Args:
+            duration_s: how long.
+            listener: ``"gateway"``, ``"resume"``, or ``None`` for both.
+        """
+        names = ("gateway", "resume") if listener is None else (listener,)
+        if not set(names) <= {"gateway", "resume"}:
+            raise ValueError(
+                f"listener must be 'gateway' or 'resume', got {listener!r}"
+            )
+        logger.info("refusing %s connections for %.1fs", "/".join(names), duration_s)
+        until = time.monotonic() + duration_s
+        for name in names:
+            self._refuse_until[name] = max(self._refuse_until.get(name, 0.0), until)
+            self._listeners[name].pause()
+        self._spawn(self._listen_again(names, duration_s), "tether-emulator-refuse")
+
+    async def _listen_again(self, names: tuple[str, ...], delay_s: float) -> None:
         await asyncio.sleep(delay_s)
-        for name in ("gateway", "resume"):
-            await self._listeners[name].unpause()
-        logger.info("accepting gateway connections again")
+        for name in names:
+            if time.monotonic() >= self._refuse_until.get(name, 0.0):
+                await self._listeners[name].unpause()
+                logger.info("accepting %s connections again", name)
+
+    def is_refusing(self, listener: str = "gateway") -> bool:
+        """Whether ``listener`` (``"gateway"`` or ``"resume"``) refuses connections."""
+        return self._started and not self._listeners[listener].is_listening
 
     def stall_upgrade(self, duration_s: float) -> None:
         """For ``duration_s``, accept TCP but never answer the websocket upgrade."""
@@ -614,6 +645,7 @@ class Emulator:
         author_id: int | str | None = None,
         *,
         guild_index: int | None = None,
+        embeds: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         """Have a user post a message (MESSAGE_CREATE to every session that may see it).
 
@@ -622,6 +654,8 @@ class Emulator:
                 guild at ``guild_index`` (default the first guild).
             content: the text.
             author_id: the author; ``None`` picks a member who is not the bot.
+            guild_index: see ``channel_id``.
+            embeds: embed objects, in Discord's form.
 
         Returns:
             The message, in REST form.
@@ -647,7 +681,7 @@ class Emulator:
                 author = humans[0] if humans else self._world.bot.id
         else:
             author = int(author_id)
-        return self._events.message_create(channel, author, content)
+        return self._events.message_create(channel, author, content, embeds=embeds)
 
     def start_activity(
         self,

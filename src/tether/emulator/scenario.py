@@ -41,7 +41,7 @@ ACTIONS: Final[Mapping[str, frozenset[str]]] = {
     "send_truncated_frame": _TARGET,
     "send_oversized_frame": _TARGET | {"size"},
     "send_decompression_bomb": _TARGET | {"size"},
-    "refuse_connections": frozenset({"duration_s"}),
+    "refuse_connections": frozenset({"duration_s", "listener"}),
     "stall_upgrade": frozenset({"duration_s"}),
     "close_before_hello": frozenset({"count", "code"}),
     "unavailable_at_ready": frozenset({"guild_ids", "guild_indexes", "arrive_after_s"}),
@@ -62,7 +62,7 @@ ACTIONS: Final[Mapping[str, frozenset[str]]] = {
 #: Arguments an action cannot go without.
 REQUIRED: Final[Mapping[str, frozenset[str]]] = {
     "close": frozenset({"code"}),
-    "refuse_connections": frozenset({"duration_s"}),
+    "refuse_connections": frozenset({"duration_s", "listener"}),
     "stall_upgrade": frozenset({"duration_s"}),
     "rest_fault": frozenset({"route"}),
     "rate_limit_next": frozenset({"route", "retry_after_s"}),
