@@ -43,4 +43,6 @@ def test_demo_json_summary_shows_no_loss_and_no_duplicate() -> None:
     assert outcomes["op 9 INVALID_SESSION (false)"] == "re-identified"
     assert outcomes["server restart (all sessions lost)"] == "re-identified"
     assert outcomes["slow handler (blocks the loop)"].endswith("session kept")
-    assert summary["events_by_type"]["Ready"] == 3
+    # The first Ready, and at least one more after a re-identify (op 9 false and
+    # the restart may share one when the restart comes during the op 9 wait).
+    assert summary["events_by_type"]["Ready"] >= 2
