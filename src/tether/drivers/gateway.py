@@ -35,6 +35,7 @@ from tether.gateway.codec import Compression, Decoder, encode
 from tether.gateway.opcodes import CloseCode, Opcode, Recovery
 from tether.gateway.protocol import (
     CloseRequested,
+    ConnectionState,
     Dispatch,
     GatewayProtocol,
     HeartbeatAcked,
@@ -52,6 +53,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_MESSAGE_SIZE: Final = 16 * 1024 * 1024
 #: Connect failures to a cached gateway URL before it is fetched again.
 REFETCH_AFTER_FAILURES: Final = 3
+#: Close codes after which Discord ends the session, when the client sends them.
+_SESSION_ENDING_CODES: Final = frozenset({1000, 1001})
 #: How long our own close handshake may take before the transport is dropped.
 CLOSE_HANDSHAKE_S: Final = 1.0
 
@@ -124,8 +127,9 @@ class GatewayDriver:
         decoder = Decoder(self.compress, max_size=self.max_message_size)
         self.protocol.connection_opened(self._clock())
         writer = asyncio.create_task(self._write_loop(ws, attempt))
+        ended: tuple[int | None, str] | None = None
         try:
-            code = await self._read_loop(ws, decoder, attempt)
+            ended = await self._read_loop(ws, decoder, attempt)
             if self._close_request is not None:
                 await self._let_writer_close(writer)
         finally:
@@ -138,13 +142,18 @@ class GatewayDriver:
             self._ws = None
             if not ws.closed:
                 self._drop(ws)
-        return self._conclude(code)
+            if ended is None:
+                self._forget_connection()
+        return self._conclude(*ended)
 
     async def close(self, code: int) -> None:
         """Close the open connection with ``code`` (the manager bounds the wait)."""
         ws = self._ws
         if ws is not None and not ws.closed:
             self._log.debug("closing with %d", code)
+            if code in _SESSION_ENDING_CODES:
+                # Discord ends the session on 1000/1001: the next start identifies.
+                self.protocol.forget_session()
             await ws.close(code=code)
 
     def abort(self) -> None:
@@ -225,8 +234,11 @@ class GatewayDriver:
         ws: aiohttp.ClientWebSocketResponse,
         decoder: Decoder,
         attempt: Attempt,
-    ) -> int | None:
-        """Read until the connection ends; return the close code (None: dropped)."""
+    ) -> tuple[int | None, str]:
+        """Read until the connection ends; return the close code and reason.
+
+        The code is None when the connection dropped with no close frame.
+        """
         protocol = self.protocol
         while True:
             msg = await ws.receive()
@@ -253,22 +265,23 @@ class GatewayDriver:
                 self._wake_writer.set()
                 if self._close_request is not None:
                     await self._close_quietly(ws, self._close_request.code)
-                    return self._close_request.code
+                    return self._close_request.code, ""
             elif kind is aiohttp.WSMsgType.CLOSE:
                 code = int(msg.data) if msg.data is not None else None
-                self._log.debug("the gateway closed with %s (%s)", code, msg.extra)
+                reason = msg.extra if isinstance(msg.extra, str) else ""
+                self._log.debug("the gateway closed with %s (%s)", code, reason)
                 if code is not None:
                     await self._close_quietly(ws, code)
-                return code
+                return code, reason
             elif kind is aiohttp.WSMsgType.ERROR:
                 if isinstance(msg.data, aiohttp.WebSocketError):
                     raise RemoteProtocolError(f"websocket error: {msg.data}")
-                return None
+                return None, ""
             else:
                 # CLOSED / CLOSING: the transport went away, or we closed it.
                 if self._close_request is not None:
-                    return self._close_request.code
-                return None
+                    return self._close_request.code, ""
+                return None, ""
 
     async def _write_loop(
         self, ws: aiohttp.ClientWebSocketResponse, attempt: Attempt
@@ -327,13 +340,25 @@ class GatewayDriver:
 
     # Ending
 
-    def _conclude(self, code: int | None) -> Retry | None:
+    def _forget_connection(self) -> None:
+        """Tell the protocol a connection ended that is not concluded normally.
+
+        The attempt was cancelled (stop, attempt timeout) or the reader failed
+        (a bad frame): the protocol must still learn that the socket is gone, or
+        it would refuse the next connection.
+        """
+        if self.protocol.state is not ConnectionState.DISCONNECTED:
+            request = self._close_request
+            code = request.code if request is not None else None
+            self.protocol.connection_closed(code, self._clock())
+
+    def _conclude(self, code: int | None, reason: str) -> Retry | None:
         request = self._close_request
         now = self._clock()
         if request is not None:
             self.protocol.connection_closed(request.code, now)
             return Retry(request.reason, delay_s=request.delay_s)
-        recovery = self.protocol.connection_closed(code, now)
+        recovery = self.protocol.connection_closed(code, now, reason=reason)
         if recovery is Recovery.FATAL:
             error = self.protocol.fatal_error()
             if error is not None:
