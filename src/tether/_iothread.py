@@ -112,16 +112,24 @@ class Inbox(Generic[Item]):
         loop: asyncio.AbstractEventLoop,
         handle: Callable[[Item], None],
         *,
+        warn_age_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._loop = loop
         self._handle = handle
+        # Items that waited longer than this get a warning (at most one per period).
+        self.warn_age_s = warn_age_s
         self._clock = clock
         self._items: collections.deque[tuple[float, Item]] = collections.deque()
         self._scheduled = False
         self._thread_id = threading.get_ident()
+        self._warned_at: float | None = None
         #: Items handled so far.
         self.handled = 0
+        #: The longest an item has waited, in seconds.
+        self.max_age_s = 0.0
+        #: Warnings given about items that waited too long.
+        self.warnings = 0
 
     @property
     def size(self) -> int:
@@ -153,6 +161,8 @@ class Inbox(Generic[Item]):
         self._scheduled = False
         items = self._items
         handle = self._handle
+        if items:
+            self._note_age(len(items), self._clock() - items[0][0])
         while items:
             _stamp, item = items.popleft()
             self.handled += 1
@@ -160,6 +170,22 @@ class Inbox(Generic[Item]):
                 handle(item)
             except Exception:
                 logger.exception("internal error while delivering %r", item)
+
+    def _note_age(self, waiting: int, age: float) -> None:
+        self.max_age_s = max(self.max_age_s, age)
+        if age < self.warn_age_s:
+            return
+        now = self._clock()
+        if self._warned_at is not None and now - self._warned_at < self.warn_age_s:
+            return
+        self._warned_at = now
+        self.warnings += 1
+        logger.warning(
+            "%d events waited up to %.1f s for the event loop; handlers are falling "
+            "behind (nothing is dropped: see Client.stats)",
+            waiting,
+            age,
+        )
 
 
 class LoopLagMonitor:

@@ -112,6 +112,7 @@ class ClientStats:
         inbox_size: dispatches received by the I/O side, not yet handled by the
             user's loop.
         inbox_oldest_s: how long the oldest of them has waited.
+        inbox_max_age_s: the longest any dispatch has waited in the inbox.
         dispatches: dispatches handled so far.
         handlers_running: handler calls running now.
         handler_errors: handler calls that raised so far.
@@ -121,6 +122,7 @@ class ClientStats:
 
     inbox_size: int
     inbox_oldest_s: float
+    inbox_max_age_s: float
     dispatches: int
     handlers_running: int
     handler_errors: int
@@ -168,7 +170,8 @@ class Client:
         io_thread: run the gateway I/O on its own loop in a thread, so blocking
             handlers cannot cost the session (the default).
         slow_handler_warning_s: warn about handlers running longer than this.
-        loop_lag_warning_s: warn when the user's loop is blocked longer than this.
+        loop_lag_warning_s: warn when the user's loop is blocked, or events wait
+            for it, longer than this.
         attempt_timeout_s: the time a connection attempt has to get a session.
         large_threshold: the member count above which Discord omits offline members.
         presence: the presence to IDENTIFY with (op 3 shape).
@@ -299,7 +302,9 @@ class Client:
             raise ClientStateError("the client was started on another event loop")
         self._user_loop = loop
         if self._inbox is None:
-            self._inbox = Inbox(loop, self._handle_item)
+            self._inbox = Inbox(
+                loop, self._handle_item, warn_age_s=self._loop_lag_warning_s
+            )
         if self._ready_event is None:
             self._ready_event = asyncio.Event()
         if self._closed_event is None or self._closed_event.is_set():
@@ -403,6 +408,7 @@ class Client:
         return ClientStats(
             inbox_size=inbox.size if inbox else 0,
             inbox_oldest_s=inbox.oldest_age() if inbox else 0.0,
+            inbox_max_age_s=inbox.max_age_s if inbox else 0.0,
             dispatches=inbox.handled if inbox else 0,
             handlers_running=self._dispatcher.stats.running,
             handler_errors=self._dispatcher.stats.handler_errors,

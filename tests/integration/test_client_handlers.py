@@ -118,6 +118,13 @@ async def test_a_handler_blocking_the_loop_costs_nothing_with_the_io_thread(
     assert lag, "no loop-lag warning"
     assert "blocking_handler" in lag[0]
     assert "MessageCreate" in lag[0]
+    # And so was the backlog, once drained.
+    backlog = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "tether._iothread" and "waited" in r.getMessage()
+    ]
+    assert backlog, "no backlog warning"
 
 
 async def test_without_the_io_thread_a_blocked_loop_loses_the_connection(
