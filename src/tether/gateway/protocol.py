@@ -551,6 +551,38 @@ class GatewayProtocol:
         self._seq = None
         self._resume_url = None
 
+    def restore_session(
+        self, session_id: str, seq: int | None, resume_url: str | None
+    ) -> None:
+        """Keep a session saved earlier (by another process, say): the next
+        connection resumes it.
+
+        If the gateway no longer knows the session, it answers the RESUME with op 9
+        and the protocol falls back to IDENTIFY as for any lost session.
+
+        Args:
+            session_id: the session's id, from its READY.
+            seq: the last dispatch seq handled in it.
+            resume_url: READY's ``resume_gateway_url``, or None for the main URL.
+
+        Raises:
+            LocalProtocolError: a connection is open (restore between connections).
+            ValueError: an empty ``session_id`` or a negative ``seq``.
+        """
+        if self._state is not _S.DISCONNECTED:
+            raise LocalProtocolError(
+                f"cannot restore a session in state {self._state.name}; "
+                "restore it before the connection opens"
+            )
+        if not session_id:
+            raise ValueError("session_id must not be empty")
+        if seq is not None and seq < 0:
+            raise ValueError(f"seq must not be negative, not {seq}")
+        self._session_id = session_id
+        self._seq = seq
+        self._resume_url = resume_url
+        self._log.info("restored session %s at seq %s", session_id, seq)
+
     # State
 
     @property
