@@ -271,3 +271,21 @@ async def test_resumes_do_not_count_against_the_session_start_limit(
         await gateway.dispatch_until("RESUMED")
         await gateway.aclose()
     assert emu.counters.resumes == 3
+
+
+async def test_max_records_keeps_the_latest_records(
+    make_emulator: EmulatorFactory,
+) -> None:
+    emu = await make_emulator(max_records=5)
+    gateway, ready, _ = await open_session(emu)
+    try:
+        for n in range(8):
+            await emu.send_message(content=f"m{n}")
+        await gateway.dispatch_until("MESSAGE_CREATE")
+    finally:
+        await gateway.aclose()
+    info = emu.session(ready["session_id"])
+    assert [record.seq for record in info.dispatches] == list(
+        range(info.seq - 4, info.seq + 1)
+    )
+    assert len(emu.connections()[0].frames) == 5

@@ -81,6 +81,7 @@ class Session:
         payload_compression: bool,
         guild_ids: list[int],
         replay_buffer_size: int,
+        max_records: int | None,
         now: float,
     ) -> None:
         self.session_id = session_id
@@ -99,8 +100,9 @@ class Session:
         self.state = SessionState.ACTIVE
         self.end_reason = ""
         self.seq = 0
-        # Every dispatch, for observability; the replay buffer is a bounded tail.
-        self.records: list[DispatchRecord] = []
+        # Every dispatch (the latest max_records), for observability; the replay
+        # buffer is a separate bounded tail.
+        self.records: deque[DispatchRecord] = deque(maxlen=max_records)
         self.replay: deque[DispatchRecord] = deque(maxlen=replay_buffer_size)
         # Highest seq pushed out of the full replay buffer (0: nothing lost yet).
         self.evicted_through = 0
@@ -187,6 +189,7 @@ class Connection:
         compressor: Compressor,
         outbox_limit: int,
         on_frame_sent: Callable[[], None],
+        max_records: int | None,
         now: float,
     ) -> None:
         self.connection_id = connection_id
@@ -197,7 +200,7 @@ class Connection:
         self.compressor = compressor
         self.opened_at = now
         self.closed_at: float | None = None
-        self.frames: list[FrameRecord] = []
+        self.frames: deque[FrameRecord] = deque(maxlen=max_records)
         self.session: Session | None = None
         # Id of the last session this connection carried, for ConnectionInfo.
         self.session_id: str | None = None

@@ -64,6 +64,9 @@ class Activity:
             gid: g.member_count for gid, g in self._world.guilds.items()
         }
         self._task: asyncio.Task[None] | None = None
+        self._guild_ids: list[int] = []
+        self._member_ids: dict[int, list[int]] = {}
+        self._channel_ids: dict[int, list[int]] = {}
         #: Events emitted so far.
         self.emitted = 0
 
@@ -111,21 +114,34 @@ class Activity:
 
     def _pick_guild(self) -> Guild | None:
         guilds = self._world.guilds
+        if len(self._guild_ids) != len(guilds):
+            self._guild_ids = list(guilds)
         for _ in range(8):
-            guild = guilds[self._rng.choice(list(guilds))] if guilds else None
+            guild = guilds.get(self._rng.choice(self._guild_ids)) if guilds else None
             if guild is not None and not guild.unavailable and guild.member_count > 1:
                 return guild
         return None
 
     def _pick_human(self, guild: Guild) -> int:
+        # Member ids are cached per guild (a list to pick from in O(1)) and
+        # rebuilt when the guild changed size or a pick is no longer a member.
         bot_id = self._world.bot.id
-        while True:
-            user_id = self._rng.choice(list(guild.members))
-            if user_id != bot_id:
+        for _ in range(16):
+            ids = self._member_ids.get(guild.id)
+            if ids is None or len(ids) != guild.member_count:
+                ids = self._member_ids[guild.id] = list(guild.members)
+            user_id = self._rng.choice(ids)
+            if user_id not in guild.members:
+                self._member_ids.pop(guild.id)
+            elif user_id != bot_id:
                 return user_id
+        return next(uid for uid in guild.members if uid != bot_id)
 
     def _pick_channel(self, guild: Guild) -> int | None:
-        channels = guild.channel_ids_of_type(0) + list(guild.threads)
+        channels = self._channel_ids.get(guild.id)
+        if channels is None:
+            channels = guild.channel_ids_of_type(0) + list(guild.threads)
+            self._channel_ids[guild.id] = channels
         return self._rng.choice(channels) if channels else None
 
     def step(self, kind: str | None = None) -> bool:
@@ -193,7 +209,10 @@ class Activity:
             user_id = self._pick_human(guild)
             if user_id != guild.owner_id:
                 return self._events.member_remove(guild.id, user_id)
-        self._events.member_add(guild.id)
+        # Joins reuse known users, so a long run does not grow the world.
+        self._events.member_add(
+            guild.id, self._world.pick_user_outside(guild, self._rng)
+        )
         return True
 
     def _presence(self, guild: Guild) -> bool:

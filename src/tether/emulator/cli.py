@@ -139,6 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
     output = parser.add_argument_group("output")
     output.add_argument("--token", help="use this token instead of a generated one")
     output.add_argument(
+        "--max-records",
+        type=int,
+        default=100_000,
+        help="dispatch and frame records kept per session for the control "
+        "endpoint (100000)",
+    )
+    output.add_argument(
         "--json", action="store_true", help="print the addresses as one JSON line"
     )
     output.add_argument(
@@ -189,6 +196,7 @@ async def _serve(args: argparse.Namespace, out: TextIO) -> int:
         gateway_port=args.gateway_port,
         resume_port=args.resume_port,
         control_port=args.control_port,
+        max_records=args.max_records,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

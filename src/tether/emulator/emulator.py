@@ -94,6 +94,8 @@ class Emulator:
             itself if the client has not after this long.
         max_guilds_per_shard: guilds per session above which IDENTIFY gets 4011.
         member_request_interval_s: one all-members request per guild per this.
+        max_records: dispatch and frame records kept per session and connection
+            (the latest ones); ``None`` keeps all, which long runs pay in memory.
         rest: REST rate-limit settings.
     """
 
@@ -122,6 +124,7 @@ class Emulator:
         fault_close_delay_s: float = 2.0,
         max_guilds_per_shard: int = 2500,
         member_request_interval_s: float = 30.0,
+        max_records: int | None = None,
         rest: RestSettings | None = None,
     ) -> None:
         if shards < 1 or max_concurrency < 1:
@@ -149,6 +152,7 @@ class Emulator:
             fault_close_delay_s=fault_close_delay_s,
             max_guilds_per_shard=max_guilds_per_shard,
             member_request_interval_s=member_request_interval_s,
+            max_records=max_records,
         )
         self._host = host
         self._ports = {"rest": port, "gateway": gateway_port, "resume": resume_port}

@@ -122,6 +122,8 @@ class GatewaySettings:
         close_timeout_s: how long a server close waits for the client's answer.
         outbox_limit: frames queued for one connection before it is dropped.
         member_request_interval_s: one all-members request per guild per this.
+        max_records: dispatch and frame records kept per session and connection
+            for observability (the latest ones); ``None`` keeps all.
     """
 
     heartbeat_interval_s: float = 41.25
@@ -143,6 +145,7 @@ class GatewaySettings:
     close_timeout_s: float = 2.0
     outbox_limit: int = 100_000
     member_request_interval_s: float = 30.0
+    max_records: int | None = None
 
 
 class Gateway:
@@ -287,6 +290,7 @@ class Gateway:
             compressor=make_compressor(compress),
             outbox_limit=self.settings.outbox_limit,
             on_frame_sent=self._frame_sent,
+            max_records=self.settings.max_records,
             now=self._now(),
         )
         self._open[connection.connection_id] = connection
@@ -618,6 +622,7 @@ class Gateway:
             payload_compression=d.get("compress") is True,
             guild_ids=self.world.guild_ids_for_shard(shard_id, shard_count),
             replay_buffer_size=self.settings.replay_buffer_size,
+            max_records=self.settings.max_records,
             now=now,
         )
         self._sessions[session_id] = session

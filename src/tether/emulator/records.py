@@ -148,7 +148,8 @@ class SessionInfo:
         state: where the session stands.
         end_reason: why it ended (empty while it lives).
         seq: the last seq assigned.
-        dispatches: every dispatch of the session, in seq order.
+        dispatches: every dispatch of the session, in seq order (the latest
+            ``max_records`` when the emulator keeps fewer).
         connections: the ids of the connections it used, in order.
         frames: the frames of those connections, in order.
         resumes: successful RESUMEs.

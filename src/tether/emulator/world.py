@@ -926,6 +926,14 @@ class World:
         guild.members[user_id] = member
         return member
 
+    def pick_user_outside(self, guild: Guild, rng: random.Random) -> int | None:
+        """A known user who is not a member of ``guild`` (``None`` if none is found)."""
+        for _ in range(16):
+            user_id = rng.choice(self._user_pool) if self._user_pool else None
+            if user_id is not None and user_id not in guild.members:
+                return user_id
+        return None
+
     def remove_member(self, guild_id: int, user_id: int) -> Member | None:
         """Remove a member, its presence and its voice state."""
         guild = self.guilds[guild_id]
