@@ -184,6 +184,8 @@ class Emulator:
         """Bind the listeners and start serving."""
         if self._started:
             raise RuntimeError("the emulator is already running")
+        if self._listeners:
+            raise RuntimeError("an emulator runs once; make a new one")
         gateway_app = web.Application()
         gateway_app.router.add_route(
             "GET", "/{tail:.*}", self._gateway_handler("gateway")

@@ -496,6 +496,11 @@ class Gateway:
             self._handle(connection, op, payload.get("d"), now)
         except CloseConnection as reject:
             self.server_close(connection, reject.code, reject.reason)
+        except Exception:
+            # An emulator bug: say so loudly, and close the way Discord does when
+            # it fails (4000, resumable) rather than blame the client.
+            logger.exception("emulator error handling op %r", op)
+            self.server_close(connection, CloseCode.UNKNOWN_ERROR, "internal error")
 
     def _check_rate(self, connection: Connection, now: float) -> None:
         times = connection.send_times
@@ -1064,6 +1069,10 @@ class Gateway:
         for connection in list(self._open.values()):
             self._detach(connection)
             connection.abort("emulator stopped")
+        for session in self._live.values():
+            # Stop background work but keep each session's state for inspection.
+            for timer in session.timers:
+                timer.cancel()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
