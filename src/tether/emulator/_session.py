@@ -306,7 +306,7 @@ class Connection:
         self.cancel_timers()
         if self._transport is not None:
             self._transport.abort()
-        if self.writer is not None:
+        if self.writer is not None and self.writer is not asyncio.current_task():
             self.writer.cancel()
         self.ended.set()
 
@@ -375,6 +375,9 @@ class Connection:
                 self._on_frame_sent()
         except ConnectionError:
             self.abort("lost")
+        except Exception:
+            logger.exception("connection %d: writing failed", self.connection_id)
+            self.abort("write error")
 
     async def _close(self, item: _Close) -> None:
         self.close_code = item.code
