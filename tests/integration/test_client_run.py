@@ -11,6 +11,7 @@ import pytest
 from _client_fixtures import make_client
 
 from tether import events as ev
+from tether.client import Client
 from tether.emulator import Emulator, WorldConfig
 from tether.manager import ManagerState
 
@@ -29,6 +30,10 @@ def announce(event):
 client.run()
 print("stopped", flush=True)
 """
+
+
+def state_of(client: Client) -> ManagerState:
+    return client.state
 
 
 def connections_closed(emu: Emulator) -> bool:
@@ -76,11 +81,11 @@ async def test_async_with_starts_and_closes_the_client() -> None:
         async with make_client(emu) as client:
             async with asyncio.timeout(15):
                 ready = await client.wait_for(ev.Ready)
-            assert client.state is ManagerState.CONNECTED
+            assert state_of(client) is ManagerState.CONNECTED
             assert client.user is not None and client.user.id == ready.user.id
             assert client.latency is None or client.latency >= 0
 
-        assert client.state is ManagerState.DISCONNECTED
+        assert state_of(client) is ManagerState.DISCONNECTED
         async with asyncio.timeout(5):
             await client.wait_closed()
         await emu.wait_until(lambda: connections_closed(emu), timeout_s=5)
