@@ -232,7 +232,11 @@ class LoopLagMonitor:
                 self._pinged = True
                 self._last_seen = self._clock()
                 self._warned = False
-                self._user_loop.call_soon_threadsafe(self._seen)
+                try:
+                    self._user_loop.call_soon_threadsafe(self._seen)
+                except RuntimeError:
+                    # The user's loop closed between the check and the ping.
+                    return
                 continue
             lag = self._clock() - self._last_seen
             self.max_lag_s = max(self.max_lag_s, lag)

@@ -248,6 +248,7 @@ class Client:
         self._nonce_prefix = f"{random.getrandbits(32):08x}"
         self._fatal_error: FatalError | None = None
         self._running = False
+        self._stopping: asyncio.Future[None] | None = None
         self.user: User | None = None
 
     def __repr__(self) -> str:
@@ -325,7 +326,10 @@ class Client:
             done.set_result(None)
             return done
         self._running = False
-        return self._io.submit(self._stop_on_io())
+        stopping = self._io.submit(self._stop_on_io())
+        # Callers may drop the future (a signal handler does): keep it referenced.
+        self._stopping = stopping
+        return stopping
 
     async def wait_closed(self) -> None:
         """Wait until the client has stopped (``stop()`` or a fatal error)."""

@@ -13,6 +13,7 @@ from _client_fixtures import make_client
 from tether import events as ev
 from tether.client import Client
 from tether.emulator import Emulator, WorldConfig
+from tether.errors import InvalidTokenError
 from tether.manager import ManagerState
 
 SCRIPT = """
@@ -90,3 +91,16 @@ async def test_async_with_starts_and_closes_the_client() -> None:
             await client.wait_closed()
         await emu.wait_until(lambda: connections_closed(emu), timeout_s=5)
         assert [c.end for c in emu.connections()] == ["client closed"]
+
+
+async def test_a_refused_token_stops_the_client_with_a_typed_error() -> None:
+    async with Emulator(WorldConfig(guilds=1, members_per_guild=5)) as emu:
+        wrong = emu.token[:-4] + ("aaaa" if not emu.token.endswith("aaaa") else "bbbb")
+        client = Client(wrong, api_url=emu.api_url)
+        async with client:
+            async with asyncio.timeout(15):
+                await client.wait_closed()
+
+        assert isinstance(client.fatal_error, InvalidTokenError)
+        assert wrong not in str(client.fatal_error)
+        assert state_of(client) is ManagerState.DISCONNECTED
