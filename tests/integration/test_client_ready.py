@@ -194,3 +194,27 @@ async def test_a_guild_outage_keeps_its_data_and_its_return_raises_available() -
         guild = client.cache.guild(guild_id)
         assert guild is not None and not guild.unavailable
         assert first_difference(world_view(emu.world), cache_view(client.cache)) is None
+
+
+async def test_a_guild_in_an_outage_at_ready_is_missing_without_the_quiet_period() -> (
+    None
+):
+    async with Emulator(SMALL) as emu:
+        down = list(emu.world.guilds)[4]
+        emu.world.guilds[down].unavailable = True
+        # A quiet period this long would outlast the test's bound: Ready must come
+        # from the GUILD_DELETE accounting for the guild.
+        async with make_client(emu, ready_timeout_s=60.0) as client:
+            async with asyncio.timeout(15):
+                ready = await client.wait_for(ev.Ready)
+            assert ready.missing_guild_ids == (down,)
+            assert len(ready.guilds) == 5
+
+            async with asyncio.timeout(10):
+                available = asyncio.ensure_future(client.wait_for(ev.GuildAvailable))
+                await asyncio.sleep(0)
+                await emu.end_guild_outage(down)
+                back = await available
+            assert back.guild.id == down
+            view = cache_view(client.cache)
+            assert first_difference(world_view(emu.world), view) is None
