@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from dataclasses import dataclass
 
 import pytest
 
 from tether._dispatch import EventDispatcher, HandlerError
 from tether._event import Event
+from tether._iothread import Inbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,3 +165,52 @@ def test_subscribing_something_that_is_not_an_event_is_refused() -> None:
     dispatcher = EventDispatcher()
     with pytest.raises(TypeError):
         dispatcher.subscribe(int, print)  # type: ignore[type-var]
+
+
+# The inbox: from the I/O loop to the user's loop
+
+
+async def test_the_inbox_delivers_items_put_from_another_thread_in_order() -> None:
+    loop = asyncio.get_running_loop()
+    got: list[int] = []
+    inbox: Inbox[int] = Inbox(loop, got.append)
+
+    def produce() -> None:
+        for n in range(2000):
+            inbox.put(n)
+
+    thread = threading.Thread(target=produce)
+    thread.start()
+    async with asyncio.timeout(5):
+        while len(got) < 2000:
+            await asyncio.sleep(0.001)
+    thread.join(5)
+
+    assert got == list(range(2000))
+    assert inbox.handled == 2000 and inbox.size == 0
+
+
+async def test_the_inbox_warns_about_items_that_waited_not_about_fresh_ones(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [100.0]
+    got: list[str] = []
+    inbox: Inbox[str] = Inbox(
+        asyncio.get_running_loop(), got.append, warn_age_s=1.0, clock=lambda: now[0]
+    )
+
+    with caplog.at_level(logging.WARNING, logger="tether._iothread"):
+        inbox.put("a")
+        inbox.put("b")
+        now[0] += 2.5
+        assert inbox.size == 2 and inbox.oldest_age() == 2.5
+        await asyncio.sleep(0)
+        inbox.put("c")
+        now[0] += 0.5
+        await asyncio.sleep(0)
+
+    assert got == ["a", "b", "c"]
+    assert inbox.max_age_s == 2.5
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and warnings[0].startswith("2 events waited up to 2.5 s")
+    assert inbox.warnings == 1
