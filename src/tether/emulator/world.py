@@ -12,20 +12,28 @@ replaces the dictionary. A dispatch can therefore keep references to them safely
 
 from __future__ import annotations
 
-import datetime
-import itertools
 import random
 import re
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import Any, Final
 
-from tether.emulator import _names
+from tether.emulator._generate import Generator
+from tether.emulator._model import (
+    DISCORD_EPOCH_MS,
+    Guild,
+    Member,
+    Presence,
+    User,
+    WorldConfig,
+    iso_timestamp,
+    shard_for,
+)
 
 __all__ = [
     "DISCORD_EPOCH_MS",
+    "MESSAGE_CHANNEL_TYPES",
     "Guild",
     "Member",
     "Presence",
@@ -35,234 +43,13 @@ __all__ = [
     "shard_for",
 ]
 
-#: 2015-01-01T00:00:00Z, the origin of snowflake timestamps.
-DISCORD_EPOCH_MS: Final[int] = 1_420_070_400_000
-
 #: Members above this count get only the bot and voice members in GUILD_CREATE.
 HUGE_GUILD_MEMBERS: Final[int] = 75_000
 
 #: Channel types that carry messages.
 MESSAGE_CHANNEL_TYPES: Final[frozenset[int]] = frozenset({0, 1, 2, 3, 5, 10, 11, 12})
 
-_EVERYONE_PERMISSIONS: Final[str] = "2248473465835073"
-_BOT_PERMISSIONS: Final[str] = "1071698660929"
 _MENTION = re.compile(r"<@!?(\d{15,21})>")
-
-# Generated objects get timestamps between these two dates (unix ms).
-_WORLD_START_MS: Final[int] = 1_483_228_800_000  # 2017-01-01
-_WORLD_END_MS: Final[int] = 1_704_067_200_000  # 2024-01-01
-
-
-def shard_for(guild_id: int, shard_count: int) -> int:
-    """Return the shard that receives a guild's events.
-
-    Args:
-        guild_id: the guild's snowflake.
-        shard_count: the number of shards.
-    """
-    return (guild_id >> 22) % shard_count
-
-
-def iso_timestamp(unix_ms: int) -> str:
-    """Return Discord's ISO 8601 form of a unix time in milliseconds."""
-    moment = datetime.datetime.fromtimestamp(unix_ms / 1000, tz=datetime.UTC)
-    return moment.isoformat(timespec="microseconds")
-
-
-class _Snowflakes:
-    """Makes unique snowflakes for given times."""
-
-    def __init__(self) -> None:
-        self._increment = itertools.count()
-
-    def at(self, unix_ms: int) -> int:
-        increment = next(self._increment) & 0xFFF
-        return ((unix_ms - DISCORD_EPOCH_MS) << 22) | (1 << 17) | increment
-
-    def now(self) -> int:
-        return self.at(int(time.time() * 1000))
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WorldConfig:
-    """How big and how busy the generated world is.
-
-    Attributes:
-        guilds: number of guilds the bot is in.
-        members_per_guild: members per guild, the bot included.
-        member_spread: relative spread of guild sizes: 0 gives every guild
-            ``members_per_guild`` members, 0.5 gives sizes within +-50 %.
-        large_guilds: how many of the guilds (the first ones) instead have
-            ``large_guild_members`` members.
-        large_guild_members: the size of those large guilds.
-        categories_per_guild: category channels per guild.
-        text_channels_per_guild: text channels per guild.
-        voice_channels_per_guild: voice channels per guild.
-        threads_per_guild: active public threads per guild.
-        roles_per_guild: roles per guild besides @everyone and the bot's role.
-        emojis_per_guild: custom emojis per guild.
-        online_fraction: share of members whose presence is not offline.
-        voice_fraction: share of online members connected to a voice channel.
-        dm_channels: DM channels the bot has open.
-        messages_kept: messages kept per channel (older ones are forgotten).
-        seed: the seed; the same config gives the same world.
-        bot_username: the bot user's name.
-    """
-
-    guilds: int = 10
-    members_per_guild: int = 50
-    member_spread: float = 0.0
-    large_guilds: int = 0
-    large_guild_members: int = 1000
-    categories_per_guild: int = 2
-    text_channels_per_guild: int = 4
-    voice_channels_per_guild: int = 2
-    threads_per_guild: int = 1
-    roles_per_guild: int = 4
-    emojis_per_guild: int = 2
-    online_fraction: float = 0.4
-    voice_fraction: float = 0.05
-    dm_channels: int = 1
-    messages_kept: int = 50
-    seed: int = 0
-    bot_username: str = "tether-emulated-bot"
-
-    def __post_init__(self) -> None:
-        counts = {
-            "guilds": self.guilds,
-            "large_guilds": self.large_guilds,
-            "categories_per_guild": self.categories_per_guild,
-            "text_channels_per_guild": self.text_channels_per_guild,
-            "voice_channels_per_guild": self.voice_channels_per_guild,
-            "threads_per_guild": self.threads_per_guild,
-            "roles_per_guild": self.roles_per_guild,
-            "emojis_per_guild": self.emojis_per_guild,
-            "dm_channels": self.dm_channels,
-        }
-        for name, value in counts.items():
-            if value < 0:
-                raise ValueError(f"WorldConfig.{name} must be >= 0, got {value}")
-        if self.members_per_guild < 1 or self.large_guild_members < 1:
-            raise ValueError("guilds have at least one member (the bot)")
-        if self.large_guilds > self.guilds:
-            raise ValueError("large_guilds cannot exceed guilds")
-        if self.threads_per_guild and not self.text_channels_per_guild:
-            raise ValueError("threads need at least one text channel")
-        for name in ("member_spread", "online_fraction", "voice_fraction"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"WorldConfig.{name} must be within [0, 1]")
-        if self.messages_kept < 1:
-            raise ValueError("messages_kept must be >= 1")
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class User:
-    """A Discord user; ``payload`` is its wire form (built once)."""
-
-    id: int
-    username: str
-    global_name: str | None
-    avatar: str | None
-    bot: bool
-    payload: dict[str, Any] = field(repr=False)
-
-    @classmethod
-    def make(
-        cls,
-        user_id: int,
-        username: str,
-        global_name: str | None,
-        avatar: str | None,
-        *,
-        bot: bool = False,
-    ) -> User:
-        """Build a user and its payload."""
-        payload: dict[str, Any] = {
-            "id": str(user_id),
-            "username": username,
-            "discriminator": "0",
-            "global_name": global_name,
-            "avatar": avatar,
-            "public_flags": 0,
-            "flags": 0,
-            "banner": None,
-            "accent_color": None,
-            "avatar_decoration_data": None,
-            "primary_guild": None,
-        }
-        if bot:
-            payload["bot"] = True
-        return cls(user_id, username, global_name, avatar, bot, payload)
-
-
-@dataclass(slots=True, eq=False)
-class Member:
-    """A user's membership of a guild."""
-
-    user_id: int
-    roles: list[int]
-    joined_at: str
-    nick: str | None = None
-    premium_since: str | None = None
-    deaf: bool = False
-    mute: bool = False
-    pending: bool = False
-    flags: int = 0
-    communication_disabled_until: str | None = None
-
-
-@dataclass(slots=True, eq=False)
-class Presence:
-    """A member's status and activities in a guild."""
-
-    status: str
-    activities: list[dict[str, Any]]
-    client_status: dict[str, str]
-
-
-@dataclass(slots=True, eq=False)
-class Guild:
-    """A guild and everything in it.
-
-    Attributes:
-        id: the guild id.
-        name: the guild name.
-        owner_id: the owner's user id.
-        joined_at: when the bot joined (ISO 8601).
-        info: the guild's remaining top-level fields, in wire form.
-        roles: role id to role payload (@everyone has the guild's id).
-        channels: channel id to channel payload.
-        threads: thread id to thread payload (active threads).
-        emojis: emoji id to emoji payload.
-        members: user id to member.
-        presences: user id to presence, for members that are not offline.
-        voice_states: user id to voice state payload (without guild_id).
-        unavailable: ``True`` during an outage.
-    """
-
-    id: int
-    name: str
-    owner_id: int
-    joined_at: str
-    info: dict[str, Any]
-    roles: dict[int, dict[str, Any]] = field(default_factory=dict)
-    channels: dict[int, dict[str, Any]] = field(default_factory=dict)
-    threads: dict[int, dict[str, Any]] = field(default_factory=dict)
-    emojis: dict[int, dict[str, Any]] = field(default_factory=dict)
-    members: dict[int, Member] = field(default_factory=dict)
-    presences: dict[int, Presence] = field(default_factory=dict)
-    voice_states: dict[int, dict[str, Any]] = field(default_factory=dict)
-    unavailable: bool = False
-
-    @property
-    def member_count(self) -> int:
-        """How many members the guild has."""
-        return len(self.members)
-
-    def channel_ids_of_type(self, *types: int) -> list[int]:
-        """Ids of the guild's channels (threads excluded) whose type is in ``types``."""
-        return [cid for cid, ch in self.channels.items() if ch["type"] in types]
 
 
 class World:
@@ -274,8 +61,7 @@ class World:
 
     def __init__(self, config: WorldConfig | None = None) -> None:
         self.config = config if config is not None else WorldConfig()
-        self._rng = random.Random(self.config.seed)
-        self._snowflakes = _Snowflakes()
+        self._generator = Generator(self.config)
         #: Every user, the bot included, by id.
         self.users: dict[int, User] = {}
         #: Every guild by id, in id order.
@@ -286,297 +72,35 @@ class World:
         self._channel_guild: dict[int, int | None] = {}
         # channel id -> the latest messages, oldest first
         self._messages: dict[int, deque[dict[str, Any]]] = {}
-        # user ids available for new members
+        # user ids new members are drawn from
         self._user_pool: list[int] = []
-        self._username_counter = itertools.count(1)
 
-        self.bot = self._make_user(bot=True, username=self.config.bot_username)
+        generator = self._generator
+        self.bot = self._add_user(
+            generator.make_user(bot=True, username=self.config.bot_username)
+        )
         #: The emulated application's id (the bot user's id, as for most bots).
         self.application_id = self.bot.id
-        self._generate()
 
-    # Generation
-
-    def _random_ms(self) -> int:
-        return self._rng.randrange(_WORLD_START_MS, _WORLD_END_MS)
-
-    def _make_user(self, *, bot: bool = False, username: str | None = None) -> User:
-        rng = self._rng
-        user_id = self._snowflakes.at(self._random_ms())
-        if username is None:
-            adjective = rng.choice(_names.ADJECTIVES)
-            animal = rng.choice(_names.ANIMALS)
-            username = f"{adjective}_{animal}{next(self._username_counter)}"
-            global_name = f"{adjective.title()} {animal.title()}"
-        else:
-            global_name = None
-        avatar = f"{rng.getrandbits(128):032x}" if rng.random() < 0.7 else None
-        user = User.make(user_id, username, global_name, avatar, bot=bot)
-        self.users[user_id] = user
-        return user
-
-    def _guild_sizes(self) -> list[int]:
-        config = self.config
-        sizes = []
-        for index in range(config.guilds):
-            if index < config.large_guilds:
-                sizes.append(config.large_guild_members)
-                continue
-            spread = config.member_spread * config.members_per_guild
-            size = round(config.members_per_guild + self._rng.uniform(-spread, spread))
-            sizes.append(max(1, size))
-        return sizes
-
-    def _generate(self) -> None:
-        config = self.config
-        sizes = self._guild_sizes()
-
+        sizes = generator.guild_sizes()
         # Users are shared between guilds, as on Discord, from a pool.
         humans = sum(size - 1 for size in sizes)
-        largest = max(sizes, default=1) - 1
-        pool_size = max(largest, int(humans * 0.7))
-        self._user_pool = [self._make_user().id for _ in range(pool_size)]
-
-        guild_times = sorted(
-            self._rng.sample(range(_WORLD_START_MS, _WORLD_END_MS), config.guilds)
-        )
-        for unix_ms, size in zip(guild_times, sizes, strict=True):
-            guild = self._generate_guild(self._snowflakes.at(unix_ms), size)
-            self.guilds[guild.id] = guild
-
-        for _ in range(config.dm_channels):
-            if self._user_pool:
-                self.open_dm(self._rng.choice(self._user_pool))
-
-    def _generate_guild(self, guild_id: int, size: int) -> Guild:
-        rng = self._rng
-        config = self.config
-        words = f"{rng.choice(_names.GUILD_WORDS)} {rng.choice(_names.GUILD_KINDS)}"
-        human_ids = rng.sample(self._user_pool, min(size - 1, len(self._user_pool)))
-        owner_id = human_ids[0] if human_ids else self.bot.id
-        guild = Guild(
-            id=guild_id,
-            name=f"{rng.choice(_names.ADJECTIVES).title()} {words}",
-            owner_id=owner_id,
-            joined_at=iso_timestamp(self._random_ms()),
-            info={},
-        )
-        self._generate_roles(guild)
-        self._generate_channels(guild)
-        for index in range(config.emojis_per_guild):
-            emoji_id = self._snowflakes.at(self._random_ms())
-            round_, base = divmod(index, len(_names.EMOJIS))
-            name = f"{_names.EMOJIS[base]}{round_ or ''}"
-            guild.emojis[emoji_id] = {
-                "id": str(emoji_id),
-                "name": name,
-                "roles": [],
-                "require_colons": True,
-                "managed": False,
-                "animated": rng.random() < 0.2,
-                "available": True,
-            }
-
-        assignable = [
-            rid
-            for rid, role in guild.roles.items()
-            if rid != guild.id and not role["managed"]
+        pool_size = max(max(sizes, default=1) - 1, int(humans * 0.7))
+        self._user_pool = [
+            self._add_user(generator.make_user()).id for _ in range(pool_size)
         ]
-        bot_role = next(rid for rid, role in guild.roles.items() if role["managed"])
-        guild.members[self.bot.id] = Member(self.bot.id, [bot_role], guild.joined_at)
-        guild.presences[self.bot.id] = Presence("online", [], {"web": "online"})
-        for user_id in human_ids:
-            roles = rng.sample(assignable, min(len(assignable), rng.randrange(3)))
-            member = Member(user_id, roles, iso_timestamp(self._random_ms()))
-            if rng.random() < 0.15:
-                member.nick = (
-                    f"{rng.choice(_names.ADJECTIVES)} {rng.choice(_names.ANIMALS)}"
-                )
-            guild.members[user_id] = member
-            if rng.random() < config.online_fraction:
-                guild.presences[user_id] = self._random_presence()
+        for guild_id, size in zip(generator.guild_ids(), sizes, strict=True):
+            guild = generator.guild(guild_id, size, self._user_pool, self.bot)
+            self.guilds[guild.id] = guild
+            for channel_id in (*guild.channels, *guild.threads):
+                self._channel_guild[channel_id] = guild.id
+        for _ in range(self.config.dm_channels):
+            if self._user_pool:
+                self.open_dm(generator.rng.choice(self._user_pool))
 
-        voice_ids = guild.channel_ids_of_type(2)
-        if voice_ids:
-            for user_id in list(guild.presences):
-                if user_id != self.bot.id and rng.random() < config.voice_fraction:
-                    self._put_voice_state(
-                        guild,
-                        user_id,
-                        rng.choice(voice_ids),
-                        f"{rng.getrandbits(128):032x}",
-                    )
-
-        self._generate_threads(guild)
-        system_channel = next(iter(guild.channel_ids_of_type(0)), None)
-        guild.info = self._guild_info(guild, system_channel)
-        return guild
-
-    def _guild_info(self, guild: Guild, system_channel: int | None) -> dict[str, Any]:
-        return {
-            "icon": f"{self._rng.getrandbits(128):032x}"
-            if self._rng.random() < 0.8
-            else None,
-            "splash": None,
-            "discovery_splash": None,
-            "afk_channel_id": None,
-            "afk_timeout": 300,
-            "widget_enabled": False,
-            "widget_channel_id": None,
-            "verification_level": self._rng.randrange(3),
-            "default_message_notifications": 1,
-            "explicit_content_filter": 2,
-            "features": [],
-            "mfa_level": 0,
-            "application_id": None,
-            "system_channel_id": str(system_channel) if system_channel else None,
-            "system_channel_flags": 0,
-            "rules_channel_id": None,
-            "max_presences": None,
-            "max_members": 500_000,
-            "vanity_url_code": None,
-            "description": None,
-            "banner": None,
-            "premium_tier": 0,
-            "premium_subscription_count": 0,
-            "preferred_locale": "en-US",
-            "public_updates_channel_id": None,
-            "max_video_channel_users": 25,
-            "max_stage_video_channel_users": 50,
-            "nsfw": False,
-            "nsfw_level": 0,
-            "stickers": [],
-            "premium_progress_bar_enabled": False,
-            "safety_alerts_channel_id": None,
-            "incidents_data": None,
-        }
-
-    def _generate_roles(self, guild: Guild) -> None:
-        rng = self._rng
-        guild.roles[guild.id] = _role(
-            guild.id, "@everyone", 0, 0, _EVERYONE_PERMISSIONS
-        )
-        names = rng.sample(
-            _names.ROLES, min(self.config.roles_per_guild, len(_names.ROLES))
-        )
-        while len(names) < self.config.roles_per_guild:
-            names.append(f"Role {len(names) + 1}")
-        for position, name in enumerate(names, start=1):
-            role_id = self._snowflakes.at(self._random_ms())
-            color = rng.choice((0, rng.getrandbits(24)))
-            guild.roles[role_id] = _role(
-                role_id,
-                name,
-                position,
-                color,
-                str(rng.getrandbits(40)),
-                hoist=rng.random() < 0.3,
-                mentionable=rng.random() < 0.5,
-            )
-        role_id = self._snowflakes.at(self._random_ms())
-        bot_role = _role(
-            role_id, self.bot.username, len(names) + 1, 0, _BOT_PERMISSIONS
-        )
-        bot_role["managed"] = True
-        bot_role["tags"] = {"bot_id": str(self.bot.id)}
-        guild.roles[role_id] = bot_role
-
-    def _generate_channels(self, guild: Guild) -> None:
-        config = self.config
-        rng = self._rng
-        category_ids: list[int] = []
-        position = 0
-        for index in range(config.categories_per_guild):
-            cid = self._snowflakes.at(self._random_ms())
-            name = _names.CATEGORIES[index % len(_names.CATEGORIES)]
-            guild.channels[cid] = _channel(cid, guild.id, 4, name, position, None)
-            category_ids.append(cid)
-            position += 1
-        for index in range(config.text_channels_per_guild):
-            cid = self._snowflakes.at(self._random_ms())
-            name = _names.TEXT_CHANNELS[index % len(_names.TEXT_CHANNELS)]
-            if index >= len(_names.TEXT_CHANNELS):
-                name = f"{name}-{index // len(_names.TEXT_CHANNELS) + 1}"
-            parent = rng.choice(category_ids) if category_ids else None
-            channel = _channel(cid, guild.id, 0, name, position, parent)
-            channel["topic"] = f"All about {name}" if rng.random() < 0.5 else None
-            channel["nsfw"] = False
-            channel["rate_limit_per_user"] = 0
-            channel["last_message_id"] = None
-            guild.channels[cid] = channel
-            position += 1
-        for index in range(config.voice_channels_per_guild):
-            cid = self._snowflakes.at(self._random_ms())
-            name = _names.VOICE_CHANNELS[index % len(_names.VOICE_CHANNELS)]
-            parent = category_ids[-1] if category_ids else None
-            channel = _channel(cid, guild.id, 2, name, position, parent)
-            channel.update(
-                bitrate=64000,
-                user_limit=0,
-                rtc_region=None,
-                nsfw=False,
-                rate_limit_per_user=0,
-                last_message_id=None,
-                video_quality_mode=1,
-            )
-            guild.channels[cid] = channel
-            position += 1
-        for cid in guild.channels:
-            self._channel_guild[cid] = guild.id
-
-    def _generate_threads(self, guild: Guild) -> None:
-        text_ids = guild.channel_ids_of_type(0)
-        humans = [uid for uid in guild.members if uid != self.bot.id] or [self.bot.id]
-        for index in range(self.config.threads_per_guild):
-            unix_ms = self._random_ms()
-            thread_id = self._snowflakes.at(unix_ms)
-            parent = self._rng.choice(text_ids)
-            guild.threads[thread_id] = {
-                "id": str(thread_id),
-                "guild_id": str(guild.id),
-                "parent_id": str(parent),
-                "owner_id": str(self._rng.choice(humans)),
-                "type": 11,
-                "name": f"thread {index + 1}",
-                "last_message_id": None,
-                "message_count": 0,
-                "member_count": 1,
-                "total_message_sent": 0,
-                "rate_limit_per_user": 0,
-                "flags": 0,
-                "thread_metadata": {
-                    "archived": False,
-                    "auto_archive_duration": 1440,
-                    "archive_timestamp": iso_timestamp(unix_ms),
-                    "locked": False,
-                    "invitable": True,
-                    "create_timestamp": iso_timestamp(unix_ms),
-                },
-            }
-            self._channel_guild[thread_id] = guild.id
-
-    def _random_presence(self) -> Presence:
-        rng = self._rng
-        status = rng.choices(("online", "idle", "dnd"), weights=(7, 2, 1))[0]
-        activities: list[dict[str, Any]] = []
-        roll = rng.random()
-        now_ms = int(time.time() * 1000)
-        if roll < 0.35:
-            activities.append(
-                {"name": rng.choice(_names.GAMES), "type": 0, "created_at": now_ms}
-            )
-        elif roll < 0.5:
-            state = " ".join(rng.choices(_names.WORDS, k=3))
-            activities.append(
-                {
-                    "name": "Custom Status",
-                    "type": 4,
-                    "state": state,
-                    "created_at": now_ms,
-                }
-            )
-        platform = rng.choices(("desktop", "mobile", "web"), weights=(6, 3, 1))[0]
-        return Presence(status, activities, {platform: status})
+    def _add_user(self, user: User) -> User:
+        self.users[user.id] = user
+        return user
 
     # Lookups
 
@@ -620,7 +144,7 @@ class World:
 
     def make_snowflake(self) -> int:
         """A new snowflake for the current time."""
-        return self._snowflakes.now()
+        return self._generator.snowflakes.now()
 
     # Payloads
 
@@ -764,7 +288,7 @@ class World:
         for channel in self.dm_channels.values():
             if channel["recipients"][0]["id"] == str(user_id):
                 return channel
-        channel_id = self._snowflakes.now()
+        channel_id = self._generator.snowflakes.now()
         channel = {
             "id": str(channel_id),
             "type": 1,
@@ -807,7 +331,7 @@ class World:
         if channel is None or channel["type"] not in MESSAGE_CHANNEL_TYPES:
             raise KeyError(channel_id)
         guild_id = self._channel_guild.get(channel_id)
-        message_id = self._snowflakes.now()
+        message_id = self._generator.snowflakes.now()
         mentions = []
         for match in _MENTION.finditer(content):
             user = self.users.get(int(match.group(1)))
@@ -920,7 +444,7 @@ class World:
         """Add a member (a new user unless ``user_id`` is given)."""
         guild = self.guilds[guild_id]
         if user_id is None:
-            user_id = self._make_user().id
+            user_id = self._add_user(self._generator.make_user()).id
             self._user_pool.append(user_id)
         member = Member(user_id, [], iso_timestamp(int(time.time() * 1000)))
         guild.members[user_id] = member
@@ -960,24 +484,7 @@ class World:
 
     def random_presence(self) -> Presence:
         """A random online presence, as generation makes them."""
-        return self._random_presence()
-
-    def _put_voice_state(
-        self, guild: Guild, user_id: int, channel_id: int, session_id: str
-    ) -> None:
-        guild.voice_states[user_id] = {
-            "channel_id": str(channel_id),
-            "user_id": str(user_id),
-            "session_id": session_id,
-            "deaf": False,
-            "mute": False,
-            "self_deaf": False,
-            "self_mute": self._rng.random() < 0.3,
-            "self_stream": False,
-            "self_video": False,
-            "suppress": False,
-            "request_to_speak_timestamp": None,
-        }
+        return self._generator.random_presence()
 
     def set_voice_state(
         self,
@@ -1015,9 +522,8 @@ class World:
             if member is not None:
                 payload["member"] = self.member_payload(guild, member)
             return payload
-        self._put_voice_state(guild, user_id, channel_id, session_id)
         guild.voice_states[user_id] = {
-            **guild.voice_states[user_id],
+            **self._generator.voice_state(user_id, channel_id, session_id),
             "self_mute": self_mute,
             "self_deaf": self_deaf,
         }
@@ -1041,53 +547,3 @@ class World:
             "dm_channels": len(self.dm_channels),
             "messages": sum(len(h) for h in self._messages.values()),
         }
-
-
-def _role(
-    role_id: int,
-    name: str,
-    position: int,
-    color: int,
-    permissions: str,
-    *,
-    hoist: bool = False,
-    mentionable: bool = False,
-) -> dict[str, Any]:
-    return {
-        "id": str(role_id),
-        "name": name,
-        "color": color,
-        "colors": {
-            "primary_color": color,
-            "secondary_color": None,
-            "tertiary_color": None,
-        },
-        "hoist": hoist,
-        "icon": None,
-        "unicode_emoji": None,
-        "position": position,
-        "permissions": permissions,
-        "managed": False,
-        "mentionable": mentionable,
-        "flags": 0,
-    }
-
-
-def _channel(
-    channel_id: int,
-    guild_id: int,
-    kind: int,
-    name: str,
-    position: int,
-    parent: int | None,
-) -> dict[str, Any]:
-    return {
-        "id": str(channel_id),
-        "type": kind,
-        "guild_id": str(guild_id),
-        "name": name,
-        "position": position,
-        "permission_overwrites": [],
-        "parent_id": str(parent) if parent is not None else None,
-        "flags": 0,
-    }
