@@ -27,7 +27,7 @@ import logging
 import random
 import signal
 import time
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
@@ -142,6 +142,7 @@ class _Shard:
 
 @dataclass(slots=True)
 class _MemberRequest:
+    shard_id: int
     guild_id: int
     future: asyncio.Future[list[Member]]
     members: list[Member]
@@ -243,7 +244,8 @@ class Client:
         self._member_requests: dict[str, _MemberRequest] = {}
         self._session_ids: dict[int, str] = {}
         self._ready_dispatch: dict[int, DispatchInfo] = {}
-        self._background: set[asyncio.Task[None]] = set()
+        # Member fetches for fetch_members, per shard (cancelled by a new session).
+        self._fetches: dict[int, set[asyncio.Task[None]]] = {}
         self._nonces = itertools.count(1)
         self._nonce_prefix = f"{random.getrandbits(32):08x}"
         self._fatal_error: FatalError | None = None
@@ -345,6 +347,9 @@ class Client:
     async def close(self) -> None:
         """Stop, wait for the handlers, and release every resource."""
         await self.stop()
+        for tasks in self._fetches.values():
+            for task in tasks:
+                task.cancel()
         await self._dispatcher.close()
         await self.rest.close()
         if self._io.is_started:
@@ -457,7 +462,8 @@ class Client:
         """
         loop = asyncio.get_running_loop()
         nonce = f"{self._nonce_prefix}{next(self._nonces):x}"
-        request = _MemberRequest(guild_id, loop.create_future(), [], set())
+        shard_id = self._shard_of_guild(guild_id)
+        request = _MemberRequest(shard_id, guild_id, loop.create_future(), [], set())
         self._member_requests[nonce] = request
         d: dict[str, Any] = {"guild_id": str(guild_id), "nonce": nonce}
         if user_ids is not None:
@@ -471,7 +477,12 @@ class Client:
             async with asyncio.timeout(timeout):
                 while True:
                     request.retry = loop.create_future()
-                    await self._send_command(guild_id, Opcode.REQUEST_GUILD_MEMBERS, d)
+                    # Chunks of an earlier try belong to a session that ended.
+                    request.members.clear()
+                    request.chunks_seen.clear()
+                    await self._send_command_to(
+                        shard_id, Opcode.REQUEST_GUILD_MEMBERS, d
+                    )
                     await asyncio.wait(
                         (request.future, request.retry),
                         return_when=asyncio.FIRST_COMPLETED,
@@ -479,12 +490,14 @@ class Client:
                     if request.future.done():
                         return request.future.result()
                     delay = request.retry.result()
-                    logger.info(
-                        "member request for guild %d rate limited; retrying in %.1f s",
-                        guild_id,
-                        delay,
-                    )
-                    await asyncio.sleep(delay)
+                    if delay > 0:
+                        logger.info(
+                            "member request for guild %d rate limited; "
+                            "retrying in %.1f s",
+                            guild_id,
+                            delay,
+                        )
+                        await asyncio.sleep(delay)
         finally:
             self._member_requests.pop(nonce, None)
             if request.retry is not None:
@@ -698,6 +711,7 @@ class Client:
         )
         for leave in self.cache.begin_session(ready, shard=self._shard_tuple(shard_id)):
             self._dispatcher.dispatch(leave)
+        self._restart_member_requests(shard_id)
         if self._ready_event is not None and shard_id in self._ready_shards:
             self._ready_shards.discard(shard_id)
             self._ready_event.clear()
@@ -712,13 +726,25 @@ class Client:
         )
         self._check_ready(shard_id)
 
+    def _restart_member_requests(self, shard_id: int) -> None:
+        # A new session answers no request of the old one: the fetches for Ready
+        # start over with the new guild stream, the user's requests are sent again.
+        for task in self._fetches.pop(shard_id, set()):
+            task.cancel()
+        for request in self._member_requests.values():
+            retry = request.retry
+            if request.shard_id == shard_id and retry is not None and not retry.done():
+                retry.set_result(0.0)
+
     def _track_guild(self, shard_id: int, tracker: ReadyTracker, event: Event) -> None:
         now = time.monotonic()
         if isinstance(event, ev.GuildCreate):
             guild_id = event.guild.id
             tracker.guild_arrived(guild_id, now)
-            if self.fetch_members and not tracker.is_ready:
-                self._spawn(self._fetch_members(shard_id, guild_id))
+            # Every GUILD_CREATE (after Ready too: a join, the end of an outage)
+            # replaces the guild's member list with the part Discord sent.
+            if self.fetch_members:
+                self._spawn_fetch(shard_id, guild_id)
         elif isinstance(event, ev.GuildUnavailable | ev.GuildLeave):
             unavailable = isinstance(event, ev.GuildUnavailable)
             tracker.guild_deleted(event.guild_id, now, unavailable=unavailable)
@@ -735,10 +761,13 @@ class Client:
             tracker.members_complete(guild_id, time.monotonic())
             self._check_ready(shard_id)
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+    def _spawn_fetch(self, shard_id: int, guild_id: int) -> None:
+        task = asyncio.get_running_loop().create_task(
+            self._fetch_members(shard_id, guild_id)
+        )
+        tasks = self._fetches.setdefault(shard_id, set())
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
     def _check_ready(self, shard_id: int) -> None:
         tracker = self._trackers.get(shard_id)

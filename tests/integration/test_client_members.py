@@ -9,6 +9,7 @@ from _client_fixtures import (
     cache_view,
     first_difference,
     make_client,
+    until,
     world_view,
 )
 
@@ -109,3 +110,29 @@ async def test_a_rate_limited_members_request_is_retried() -> None:
         assert len(first) == len(second) == 30
         limited = [e for e in recorder.of(ev.RawDispatch) if e.name == "RATE_LIMITED"]
         assert len(limited) == 1
+
+
+async def test_with_fetch_members_a_large_guild_back_from_an_outage_is_refetched() -> (
+    None
+):
+    async with (
+        Emulator(LARGE, member_request_interval_s=0.1) as emu,
+        make_client(emu, fetch_members=True) as client,
+    ):
+        async with asyncio.timeout(30):
+            await client.wait_until_ready()
+        guild_id = list(emu.world.guilds)[0]
+        assert len(client.cache.members(guild_id)) == 2300
+
+        async with asyncio.timeout(30):
+            await emu.guild_outage(guild_id)
+            await client.wait_for(ev.GuildUnavailable)
+            back = asyncio.ensure_future(client.wait_for(ev.GuildAvailable))
+            await asyncio.sleep(0)
+            await emu.end_guild_outage(guild_id)
+            created = await back
+            # GUILD_CREATE brought only the online members; the fetch the rest.
+            assert len(created.members) < 2300
+            await until(lambda: len(client.cache.members(guild_id)) == 2300)
+
+        assert first_difference(world_view(emu.world), cache_view(client.cache)) is None
