@@ -141,7 +141,8 @@ async def assert_exactly_once(
     """Wait until every dispatch reached the handlers, then check exactly-once."""
     with contextlib.suppress(TimeoutError):
         await until(lambda: not delivery_problems(emu, recorder), timeout_s)
-    assert delivery_problems(emu, recorder) == []
+    problems = delivery_problems(emu, recorder)
+    assert not problems, problems
 
 
 def live_session_count(emu: Emulator) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from _connection_support import (
@@ -257,3 +258,37 @@ async def test_restart_with_downtime(client_factory: ClientFactory) -> None:
         await assert_exactly_once(emu, recorder)
         assert emu.counters.identifies == 2
         await until(lambda: client.is_ready)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="emulator bug: a RESUME replays the RESUMED dispatch of an earlier "
+    "connection; the client takes it for the handshake's end and then ignores "
+    "the real RESUMED, whose seq never reaches the handlers",
+)
+async def test_drop_before_resumed_arrives_resumes_again(
+    gateway_emu: Emulator,
+    client_factory: ClientFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    emu = gateway_emu
+    client, recorder = await started(emu, client_factory)
+    gateway = emu._gateway
+    resume = gateway._resume
+    dropped = 0
+
+    def resume_then_drop(connection: Any, d: Any, now: float) -> None:
+        # Drop the connection the moment the RESUME is accepted, before its
+        # RESUMED is written: the client misses it, as after a real drop.
+        nonlocal dropped
+        resume(connection, d, now)
+        if dropped == 0:
+            dropped += 1
+            gateway.drop([connection])
+
+    monkeypatch.setattr(gateway, "_resume", resume_then_drop)
+    assert await emu.drop() == 1
+    await wait_resumes(emu, 2)
+    await chatter(emu)
+
+    await assert_exactly_once(emu, recorder, timeout_s=3.0)

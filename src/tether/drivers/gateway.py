@@ -43,7 +43,7 @@ from tether.gateway.protocol import (
     SessionReady,
 )
 from tether.identify import IdentifyQueue, LocalIdentifyQueue
-from tether.manager import Attempt, Retry
+from tether.manager import RESUMABLE_CLOSE_CODE, Attempt, Retry
 
 __all__ = ["GatewayDriver"]
 
@@ -246,18 +246,15 @@ class GatewayDriver:
             if kind is aiohttp.WSMsgType.TEXT or kind is aiohttp.WSMsgType.BINARY:
                 try:
                     payload = decoder.feed(msg.data)
-                except PayloadTooLargeError as exc:
-                    self._log.error("%s", exc)
-                    await self._close_quietly(ws, 4000)
+                except (PayloadTooLargeError, DecodeError) as exc:
+                    # Skipping the frame could lose a dispatch (its seq would be
+                    # jumped over); a resume replays it. A compressed stream
+                    # cannot go on past a bad frame anyway.
+                    self._log.error(
+                        "closing the connection to resume after a bad frame: %s", exc
+                    )
+                    await self._close_quietly(ws, RESUMABLE_CLOSE_CODE)
                     raise
-                except DecodeError as exc:
-                    if decoder.is_broken:
-                        # A compressed stream cannot continue past a bad frame.
-                        self._log.error("undecodable frame, reconnecting: %s", exc)
-                        await self._close_quietly(ws, 4000)
-                        raise
-                    self._log.warning("ignored an undecodable frame: %s", exc)
-                    continue
                 if payload is None:
                     continue
                 protocol.receive_payload(payload, self._clock())
@@ -275,6 +272,12 @@ class GatewayDriver:
                 return code, reason
             elif kind is aiohttp.WSMsgType.ERROR:
                 if isinstance(msg.data, aiohttp.WebSocketError):
+                    # A frame over max_message_size, or a broken websocket frame.
+                    self._log.error(
+                        "closing the connection to resume after a bad frame: %s",
+                        msg.data,
+                    )
+                    await self._close_quietly(ws, RESUMABLE_CLOSE_CODE)
                     raise RemoteProtocolError(f"websocket error: {msg.data}")
                 return None, ""
             else:
@@ -289,13 +292,10 @@ class GatewayDriver:
         protocol = self.protocol
         wake = self._wake_writer
         while not ws.closed:
-            deadline = protocol.next_deadline()
-            delay = None if deadline is None else deadline - self._clock()
-            if delay is None or delay > 0:
-                wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(delay):
-                        await wake.wait()
+            # Cleared before draining, so that frames queued by the reader while
+            # this task awaits a send wake it again instead of waiting for the
+            # next timer.
+            wake.clear()
             protocol.tick(self._clock())
             for frame in protocol.frames_to_send():
                 if ws.closed:
@@ -305,6 +305,12 @@ class GatewayDriver:
             if self._close_request is not None:
                 await self._close_quietly(ws, self._close_request.code)
                 return
+            deadline = protocol.next_deadline()
+            delay = None if deadline is None else deadline - self._clock()
+            if delay is None or delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await wake.wait()
 
     async def _let_writer_close(self, writer: asyncio.Task[None]) -> None:
         # A close the protocol asked for from a timer (zombie, HELLO timeout) is
