@@ -292,3 +292,52 @@ async def test_drop_before_resumed_arrives_resumes_again(
     await chatter(emu)
 
     await assert_exactly_once(emu, recorder, timeout_s=3.0)
+
+
+async def test_stalled_upgrade_times_the_attempt_out(
+    gateway_emu: Emulator, client_factory: ClientFactory
+) -> None:
+    emu = gateway_emu
+    client, recorder = await started(emu, client_factory, attempt_timeout_s=1.0)
+
+    emu.stall_upgrade(0.5)
+    assert await emu.drop() == 1
+    await chatter(emu)
+    await wait_resumes(emu, 1)
+    await chatter(emu)
+
+    await assert_exactly_once(emu, recorder)
+    assert emu.counters.identifies == 1
+    assert client.fatal_error is None
+
+
+async def test_unanswered_resume_times_the_attempt_out_and_resumes_later(
+    gateway_emu: Emulator,
+    client_factory: ClientFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    emu = gateway_emu
+    client, recorder = await started(emu, client_factory, attempt_timeout_s=1.0)
+    gateway = emu._gateway
+    resume = gateway._resume
+    swallowed = 0
+
+    def swallow_first(connection: Any, d: Any, now: float) -> None:
+        # The emulator has no fault that leaves one RESUME unanswered.
+        nonlocal swallowed
+        if swallowed == 0:
+            swallowed += 1
+            return
+        resume(connection, d, now)
+
+    monkeypatch.setattr(gateway, "_resume", swallow_first)
+    assert await emu.drop() == 1
+    await chatter(emu)
+    await wait_resumes(emu, 1)
+    await chatter(emu)
+
+    await assert_exactly_once(emu, recorder)
+    assert swallowed == 1
+    assert emu.counters.identifies == 1
+    # The timed-out connection was closed with a code that keeps the session.
+    assert emu.connections()[1].client_close_code == 4000
