@@ -388,37 +388,37 @@ class Emulator:
         self, session: str | None = None, *, shard: int | None = None
     ) -> int:
         """Drop the TCP connection with no close frame."""
-        return self._gateway.drop(self._targets(session, shard))
+        return self._gateway.faults.drop(self._targets(session, shard))
 
     async def go_silent(
         self, session: str | None = None, *, shard: int | None = None
     ) -> int:
         """Keep TCP open but send nothing and ignore every input."""
-        return self._gateway.go_silent(self._targets(session, shard))
+        return self._gateway.faults.go_silent(self._targets(session, shard))
 
     async def stop_acking(
         self, session: str | None = None, *, shard: int | None = None
     ) -> int:
         """Stop answering heartbeats on the current connections."""
-        return self._gateway.set_acking(self._targets(session, shard), False)
+        return self._gateway.faults.set_acking(self._targets(session, shard), False)
 
     async def resume_acking(
         self, session: str | None = None, *, shard: int | None = None
     ) -> int:
         """Answer heartbeats again."""
-        return self._gateway.set_acking(self._targets(session, shard), True)
+        return self._gateway.faults.set_acking(self._targets(session, shard), True)
 
     async def request_heartbeat(
         self, session: str | None = None, *, shard: int | None = None
     ) -> int:
         """Send op 1 (the client must heartbeat at once)."""
-        return self._gateway.request_heartbeat(self._targets(session, shard))
+        return self._gateway.faults.request_heartbeat(self._targets(session, shard))
 
     async def reconnect(
         self, session: str | None = None, *, shard: int | None = None
     ) -> int:
         """Send op 7; close with 4000 after ``fault_close_delay_s`` if still open."""
-        return self._gateway.reconnect(self._targets(session, shard))
+        return self._gateway.faults.reconnect(self._targets(session, shard))
 
     async def invalidate_session(
         self,
@@ -428,7 +428,7 @@ class Emulator:
         shard: int | None = None,
     ) -> int:
         """Send op 9; ``resumable=False`` ends the session at once."""
-        return self._gateway.invalidate(self._targets(session, shard), resumable)
+        return self._gateway.faults.invalidate(self._targets(session, shard), resumable)
 
     async def close(
         self,
@@ -440,19 +440,19 @@ class Emulator:
     ) -> int:
         """Close with ``code``; session-ending codes (4007, 4009, 1000...) end it."""
         text = reason or _close_reason(code)
-        return self._gateway.close(self._targets(session, shard), code, text)
+        return self._gateway.faults.close(self._targets(session, shard), code, text)
 
     async def send_corrupt_frame(
         self, session: str | None = None, *, shard: int | None = None
     ) -> int:
         """Send a frame that does not decode (bad JSON, or bad compressed data)."""
-        return self._gateway.send_raw(self._targets(session, shard), "corrupt")
+        return self._gateway.faults.send_raw(self._targets(session, shard), "corrupt")
 
     async def send_truncated_frame(
         self, session: str | None = None, *, shard: int | None = None
     ) -> int:
         """Send the first half of a payload."""
-        return self._gateway.send_raw(self._targets(session, shard), "truncated")
+        return self._gateway.faults.send_raw(self._targets(session, shard), "truncated")
 
     async def send_oversized_frame(
         self,
@@ -467,7 +467,7 @@ class Emulator:
         below ``size``. It takes a seq but RESUME does not replay it.
         """
         padding = base64.b64encode(secrets.token_bytes(size)).decode()
-        return self._gateway.send_padding(
+        return self._gateway.faults.send_padding(
             self._targets(session, shard), padding, "oversized"
         )
 
@@ -482,7 +482,7 @@ class Emulator:
 
         It takes a seq but RESUME does not replay it.
         """
-        return self._gateway.send_padding(
+        return self._gateway.faults.send_padding(
             self._targets(session, shard), " " * size, "bomb"
         )
 
@@ -524,11 +524,11 @@ class Emulator:
 
     def stall_upgrade(self, duration_s: float) -> None:
         """For ``duration_s``, accept TCP but never answer the websocket upgrade."""
-        self._gateway.stall_upgrades(duration_s)
+        self._gateway.faults.stall_upgrades(duration_s)
 
     def close_before_hello(self, count: int = 1, code: int | None = 4000) -> None:
         """Close the next ``count`` connections before HELLO (``code=None``: drop)."""
-        self._gateway.close_before_hello(count, code)
+        self._gateway.faults.close_before_hello(count, code)
 
     # Guild faults
 

@@ -35,6 +35,7 @@ from aiohttp import WSMsgType, web
 from tether._secret import Token
 from tether.emulator._commands import CloseConnection, Commands
 from tether.emulator._compress import COMPRESSIONS, make_compressor
+from tether.emulator._faults import ConnectionFaults
 from tether.emulator._session import Connection, Session
 from tether.emulator.records import (
     ConnectionInfo,
@@ -186,14 +187,14 @@ class Gateway:
         self._session_start_window: float | None = None
         self._session_starts = 0
         # Faults.
-        self._stall_until = 0.0
-        self._close_before_hello: list[int | None] = []
         self._late_guilds: dict[int, float | None] = {}
         self._stream_open = asyncio.Event()
         self._stream_open.set()
         self._stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._commands = Commands(self)
+        #: Connection-level faults (drop, op 7, op 9, closes, bad frames...).
+        self.faults = ConnectionFaults(self)
 
     # Helpers
 
@@ -210,7 +211,7 @@ class Gateway:
     def _frame_sent(self) -> None:
         self.frames_sent += 1
 
-    def _later(
+    def later(
         self, delay_s: float, callback: Callable[..., None], *args: Any
     ) -> asyncio.TimerHandle:
         return asyncio.get_running_loop().call_later(delay_s, callback, *args)
@@ -258,7 +259,7 @@ class Gateway:
 
     async def handle(self, request: web.Request, listener: str) -> web.StreamResponse:
         """Serve one gateway websocket request from ``listener``."""
-        if self._now() < self._stall_until:
+        if self.faults.is_stalling(self._now()):
             logger.info("stalling a websocket upgrade on the %s listener", listener)
             await self._stopping.wait()
             return web.Response(status=503)
@@ -315,8 +316,8 @@ class Gateway:
         return ws
 
     def _open_connection(self, connection: Connection, request: web.Request) -> None:
-        if self._close_before_hello:
-            code = self._close_before_hello.pop(0)
+        if self.faults.closes_before_hello():
+            code = self.faults.take_close_before_hello()
             logger.info("closing connection %d before HELLO", connection.connection_id)
             if code is None:
                 connection.abort("dropped before HELLO")
@@ -370,14 +371,14 @@ class Gateway:
         connection.cancel_timers()
         if connection.writer is not None and not connection.writer.done():
             connection.writer.cancel()
-        self._detach(connection)
+        self.detach(connection)
         self._open.pop(connection.connection_id, None)
         connection.ended.set()
         logger.debug(
             "connection %d ended: %s", connection.connection_id, connection.end
         )
 
-    def _detach(self, connection: Connection) -> None:
+    def detach(self, connection: Connection) -> None:
         """Unhook a connection from its session, leaving the session resumable."""
         session = connection.session
         connection.session = None
@@ -389,10 +390,10 @@ class Gateway:
             session.disconnected_at = self._now()
             logger.debug("session %s is now resumable", session.session_id)
 
-    def _end_session(self, session: Session, state: SessionState, reason: str) -> None:
+    def end_session(self, session: Session, state: SessionState, reason: str) -> None:
         connection = session.connection
         if connection is not None:
-            self._detach(connection)
+            self.detach(connection)
         session.end(state, reason, self._now())
         self._live.pop(session.session_id, None)
 
@@ -404,7 +405,7 @@ class Gateway:
                 and session.disconnected_at is not None
                 and now - session.disconnected_at > timeout
             ):
-                self._end_session(session, SessionState.INVALIDATED, "expired")
+                self.end_session(session, SessionState.INVALIDATED, "expired")
 
     def _client_closed(self, connection: Connection, code: int | None) -> None:
         connection.client_close_code = code
@@ -416,14 +417,12 @@ class Gateway:
         if connection.end == "open":
             connection.end = "client closed"
         session = connection.session
-        self._detach(connection)
+        self.detach(connection)
         if session is not None and code in (
             CloseCode.NORMAL_CLOSURE,
             CloseCode.GOING_AWAY,
         ):
-            self._end_session(
-                session, SessionState.CLOSED, f"client closed with {code}"
-            )
+            self.end_session(session, SessionState.CLOSED, f"client closed with {code}")
         # Echo the close frame, as the websocket protocol asks.
         connection.queue_close(
             code or CloseCode.NORMAL_CLOSURE, "", discard_pending=True
@@ -434,9 +433,9 @@ class Gateway:
         if not connection.is_open:
             return
         session = connection.session
-        self._detach(connection)
+        self.detach(connection)
         if session is not None and code in SESSION_ENDING_CLOSES:
-            self._end_session(session, SessionState.INVALIDATED, f"closed with {code}")
+            self.end_session(session, SessionState.INVALIDATED, f"closed with {code}")
         logger.info(
             "closing connection %d with %d (%s)", connection.connection_id, code, reason
         )
@@ -450,7 +449,7 @@ class Gateway:
         timeout = (
             self.settings.heartbeat_interval_s * self.settings.heartbeat_timeout_factor
         )
-        connection.heartbeat_timer = self._later(
+        connection.heartbeat_timer = self.later(
             timeout, self._heartbeat_missed, connection
         )
 
@@ -609,7 +608,7 @@ class Gateway:
                 refusal,
             )
             self.rejected_identifies += 1
-            self._invalid_session(connection, resumable=False)
+            self.send_invalid_session(connection, resumable=False)
             return
 
         session_id = secrets.token_hex(16)
@@ -692,7 +691,7 @@ class Gateway:
         session.state = SessionState.ACTIVE
         session.disconnected_at = None
 
-    def _invalid_session(self, connection: Connection, *, resumable: bool) -> None:
+    def send_invalid_session(self, connection: Connection, *, resumable: bool) -> None:
         self.invalid_sessions += 1
         connection.queue_payload(Opcode.INVALID_SESSION, resumable)
 
@@ -721,17 +720,17 @@ class Gateway:
                 "RESUME of an unknown or ended session on connection %d",
                 connection.connection_id,
             )
-            self._invalid_session(connection, resumable=False)
+            self.send_invalid_session(connection, resumable=False)
             return
         if not session.can_resume_from(seq):
             connection.session_id = session.session_id
-            self._end_session(session, SessionState.INVALIDATED, f"invalid seq {seq}")
+            self.end_session(session, SessionState.INVALIDATED, f"invalid seq {seq}")
             raise CloseConnection(CloseCode.INVALID_SEQ, "Invalid seq.")
 
         previous = session.connection
         if previous is not None:
             # The client moved on: the old connection is a zombie for it.
-            self._detach(previous)
+            self.detach(previous)
             previous.abort("superseded by a resume")
         self._attach(connection, session)
         session.resumes += 1
@@ -815,7 +814,7 @@ class Gateway:
         for guild_id, delay in late.items():
             if delay is not None:
                 session.timers.append(
-                    self._later(delay, self._deliver_guild, session, guild_id)
+                    self.later(delay, self._deliver_guild, session, guild_id)
                 )
 
     async def _stream_guilds(self, session: Session, guild_ids: list[int]) -> None:
@@ -868,7 +867,7 @@ class Gateway:
         """Hold every guild stream for a while (``None``: until resumed)."""
         self._stream_open.clear()
         if duration_s is not None:
-            self._later(duration_s, self._stream_open.set)
+            self.later(duration_s, self._stream_open.set)
 
     def resume_guild_stream(self) -> None:
         """Let held guild streams go on."""
@@ -922,152 +921,23 @@ class Gateway:
             ]
         return connections
 
-    # Faults
-
-    def drop(self, connections: list[Connection]) -> int:
-        """Drop TCP with no close frame."""
-        for connection in connections:
-            logger.info("dropping connection %d", connection.connection_id)
-            self._detach(connection)
-            connection.abort("dropped")
-        return len(connections)
-
-    def go_silent(self, connections: list[Connection]) -> int:
-        """Send nothing more and ignore input; TCP stays open."""
-        for connection in connections:
-            logger.info("connection %d goes silent", connection.connection_id)
-            connection.go_silent()
-        return len(connections)
-
-    def set_acking(self, connections: list[Connection], acking: bool) -> int:
-        """Stop or restart answering heartbeats."""
-        for connection in connections:
-            connection.acking = acking
-        return len(connections)
-
-    def request_heartbeat(self, connections: list[Connection]) -> int:
-        """Send op 1."""
-        live = [c for c in connections if c.is_open and not c.silent]
-        for connection in live:
-            connection.queue_payload(Opcode.HEARTBEAT)
-        return len(live)
-
-    def _close_later(self, connection: Connection, code: int, reason: str) -> None:
-        generation = connection.generation
-
-        def close() -> None:
-            # Only if the client neither left nor started a new session here.
-            if connection.is_open and connection.generation == generation:
-                self.server_close(connection, code, reason)
-
-        connection.timers.append(self._later(self.settings.fault_close_delay_s, close))
-
-    def reconnect(self, connections: list[Connection]) -> int:
-        """Send op 7, then close with 4000 if the client has not closed."""
-        live = [c for c in connections if c.is_open and not c.silent]
-        for connection in live:
-            logger.info("sending RECONNECT on connection %d", connection.connection_id)
-            connection.queue_payload(Opcode.RECONNECT)
-            self._close_later(
-                connection, CloseCode.UNKNOWN_ERROR, "reconnect requested"
-            )
-        return len(live)
-
-    def invalidate(self, connections: list[Connection], resumable: bool) -> int:
-        """Send op 9; with ``resumable`` false the session ends at once."""
-        live = [c for c in connections if c.is_open and not c.silent]
-        for connection in live:
-            session = connection.session
-            logger.info(
-                "sending INVALID_SESSION %s on connection %d",
-                resumable,
-                connection.connection_id,
-            )
-            if session is not None and not resumable:
-                self._end_session(session, SessionState.INVALIDATED, "invalidated")
-            self._invalid_session(connection, resumable=resumable)
-            code = CloseCode.UNKNOWN_ERROR if resumable else CloseCode.SESSION_TIMED_OUT
-            self._close_later(connection, code, "session invalidated")
-        return len(live)
-
-    def close(self, connections: list[Connection], code: int, reason: str) -> int:
-        """Close with any code."""
-        live = [c for c in connections if c.is_open]
-        for connection in live:
-            self.server_close(connection, code, reason)
-        return len(live)
-
-    def send_raw(self, connections: list[Connection], kind: str) -> int:
-        """Send a corrupt or truncated frame."""
-        live = [c for c in connections if c.is_open and not c.silent]
-        for connection in live:
-            if kind == "corrupt":
-                message, binary = connection.compressor.garbage()
-            else:
-                seq = connection.session.seq + 1 if connection.session else None
-                data = {
-                    "user": {"id": str(self.world.bot.id)},
-                    "status": "online",
-                    "activities": [],
-                }
-                payload = orjson.dumps(
-                    {"t": "PRESENCE_UPDATE", "s": seq, "op": 0, "d": data}
-                )
-                message, binary = connection.compressor.truncated(payload)
-            logger.info(
-                "sending a %s frame on connection %d", kind, connection.connection_id
-            )
-            connection.queue_raw(message, binary, kind)
-        return len(live)
-
-    def send_padding(
-        self, connections: list[Connection], padding: str, kind: str
-    ) -> int:
-        """Send a dispatch carrying ``padding`` (not replayed on RESUME)."""
-        live = [
-            c
-            for c in connections
-            if c.is_open and not c.silent and c.session is not None
-        ]
-        for connection in live:
-            assert connection.session is not None
-            logger.info(
-                "sending a %s payload on connection %d", kind, connection.connection_id
-            )
-            self.dispatch_to(
-                connection.session,
-                "EMULATOR_PADDING",
-                {"kind": kind, "padding": padding},
-                replayable=False,
-            )
-        return len(live)
-
-    def stall_upgrades(self, duration_s: float) -> None:
-        """Leave websocket upgrades unanswered for a while."""
-        self._stall_until = max(self._stall_until, self._now() + duration_s)
-
-    def close_before_hello(self, count: int, code: int | None) -> None:
-        """Close the next ``count`` connections before HELLO (``None``: drop them)."""
-        self._close_before_hello.extend([code] * count)
-
     def restart(self) -> None:
         """Drop every connection and forget every session."""
         for connection in list(self._open.values()):
-            self._detach(connection)
+            self.detach(connection)
             connection.abort("emulator restarted")
         for session in list(self._live.values()):
-            self._end_session(session, SessionState.INVALIDATED, "emulator restarted")
+            self.end_session(session, SessionState.INVALIDATED, "emulator restarted")
         self._identify_buckets.clear()
         self._commands.forget_member_requests()
-        self._close_before_hello.clear()
-        self._stall_until = 0.0
+        self.faults.clear()
         self._stream_open.set()
 
     async def stop(self) -> None:
         """End everything (the listeners are stopped by the emulator)."""
         self._stopping.set()
         for connection in list(self._open.values()):
-            self._detach(connection)
+            self.detach(connection)
             connection.abort("emulator stopped")
         for session in self._live.values():
             # Stop background work but keep each session's state for inspection.
