@@ -55,27 +55,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     world = parser.add_argument_group("world")
     world.add_argument(
-        "--guilds", type=int, default=10, help="guilds the bot is in (10)"
+        "--guilds", type=int, metavar="N", default=10, help="guilds the bot is in (10)"
     )
     world.add_argument(
         "--members",
         type=int,
+        metavar="N",
         default=50,
         help="members per guild, the bot included (50)",
     )
     world.add_argument(
         "--large-guilds",
         type=int,
+        metavar="N",
         default=0,
         help="guilds with --large-guild-members (0)",
     )
     world.add_argument(
         "--large-guild-members",
         type=int,
+        metavar="N",
         default=1000,
         help="size of large guilds (1000)",
     )
-    world.add_argument("--seed", type=int, default=0, help="world seed (0)")
+    world.add_argument(
+        "--seed", type=int, metavar="N", default=0, help="world seed (0)"
+    )
     world.add_argument(
         "--activity",
         type=float,
@@ -96,15 +101,21 @@ def build_parser() -> argparse.ArgumentParser:
     gateway.add_argument(
         "--shards",
         type=int,
+        metavar="N",
         default=1,
         help="shard count GET /gateway/bot recommends (1)",
     )
     gateway.add_argument(
-        "--max-concurrency", type=int, default=1, help="IDENTIFYs per 5 s window (1)"
+        "--max-concurrency",
+        type=int,
+        metavar="N",
+        default=1,
+        help="IDENTIFYs per 5 s window (1)",
     )
     gateway.add_argument(
         "--session-start-limit",
         type=int,
+        metavar="N",
         default=1000,
         help="IDENTIFYs per 24 h (1000)",
     )
@@ -126,14 +137,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="address to bind REST and the gateway (127.0.0.1)",
     )
     network.add_argument(
-        "--port", type=int, default=0, help="REST port (0: any free port)"
+        "--port",
+        type=int,
+        metavar="PORT",
+        default=0,
+        help="REST port (0: any free port)",
     )
-    network.add_argument("--gateway-port", type=int, default=0, help="gateway port (0)")
     network.add_argument(
-        "--resume-port", type=int, default=0, help="resume gateway port (0)"
+        "--gateway-port", type=int, metavar="PORT", default=0, help="gateway port (0)"
     )
     network.add_argument(
-        "--control-port", type=int, default=0, help="control port, on 127.0.0.1 (0)"
+        "--resume-port",
+        type=int,
+        metavar="PORT",
+        default=0,
+        help="resume gateway port (0)",
+    )
+    network.add_argument(
+        "--control-port",
+        type=int,
+        metavar="PORT",
+        default=0,
+        help="control port, on 127.0.0.1 (0)",
     )
 
     output = parser.add_argument_group("output")
@@ -141,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument(
         "--max-records",
         type=int,
+        metavar="N",
         default=100_000,
         help="dispatch and frame records kept per session for the control "
         "endpoint (100000)",
