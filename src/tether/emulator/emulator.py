@@ -473,9 +473,9 @@ class Emulator:
 
     async def send_decompression_bomb(
         self,
-        size: int = BOMB_SIZE,
         session: str | None = None,
         *,
+        size: int = BOMB_SIZE,
         shard: int | None = None,
     ) -> int:
         """Send a dispatch of ``size`` bytes of blanks: tiny once compressed.
