@@ -240,7 +240,6 @@ class Client:
         self._ready_event: asyncio.Event | None = None
         self._closed_event: asyncio.Event | None = None
         self._states: dict[int, ManagerState] = {}
-        self._latencies: dict[int, float | None] = {}
         self._member_requests: dict[str, _MemberRequest] = {}
         self._session_ids: dict[int, str] = {}
         self._ready_dispatch: dict[int, DispatchInfo] = {}
@@ -395,8 +394,17 @@ class Client:
 
     @property
     def latency(self) -> float | None:
-        """The last heartbeat round trip in seconds (mean over shards)."""
-        known = [v for v in self._latencies.values() if v is not None]
+        """The last heartbeat round trip in seconds (mean over connected shards).
+
+        ``None`` until a heartbeat was acknowledged, and while disconnected.
+        """
+        # The driver writes a float on the I/O loop; reading it here is safe.
+        known = [
+            latency
+            for shard_id, shard in list(self._shards.items())
+            if self._states.get(shard_id) is ManagerState.CONNECTED
+            and (latency := shard.driver.latency) is not None
+        ]
         return sum(known) / len(known) if known else None
 
     @property
@@ -655,7 +663,6 @@ class Client:
                 if item.will_reconnect
                 else ManagerState.DISCONNECTED
             )
-            self._latencies[shard_id] = None
             if isinstance(item.error, FatalError):
                 self._fatal_error = item.error
             self._dispatcher.dispatch(item)
@@ -671,9 +678,6 @@ class Client:
     def _handle_dispatch(self, shard_id: int, dispatch: Dispatch) -> None:
         name = dispatch.name
         data = dispatch.data
-        shard = self._shards.get(shard_id)
-        if shard is not None:
-            self._latencies[shard_id] = shard.driver.latency
         token = _current.set(
             DispatchInfo(shard_id, self._session_ids.get(shard_id), dispatch.seq, name)
         )

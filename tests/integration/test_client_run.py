@@ -8,7 +8,7 @@ import signal
 import sys
 
 import pytest
-from _client_fixtures import make_client
+from _client_fixtures import make_client, until
 
 from tether import events as ev
 from tether.client import Client
@@ -78,15 +78,19 @@ async def test_run_stops_cleanly_on_a_signal(signum: signal.Signals) -> None:
 
 
 async def test_async_with_starts_and_closes_the_client() -> None:
-    async with Emulator(WorldConfig(guilds=1, members_per_guild=5)) as emu:
+    world = WorldConfig(guilds=1, members_per_guild=5)
+    async with Emulator(world, heartbeat_interval_s=0.2) as emu:
         async with make_client(emu) as client:
             async with asyncio.timeout(15):
                 ready = await client.wait_for(ev.Ready)
-            assert state_of(client) is ManagerState.CONNECTED
-            assert client.user is not None and client.user.id == ready.user.id
-            assert client.latency is None or client.latency >= 0
+                assert state_of(client) is ManagerState.CONNECTED
+                assert client.user is not None and client.user.id == ready.user.id
+                # Heartbeats are acknowledged with no dispatch in between.
+                await until(lambda: client.latency is not None)
+            assert (client.latency or 0.0) >= 0.0
 
         assert state_of(client) is ManagerState.DISCONNECTED
+        assert client.latency is None
         async with asyncio.timeout(5):
             await client.wait_closed()
         await emu.wait_until(lambda: connections_closed(emu), timeout_s=5)
