@@ -296,10 +296,13 @@ async def test_corrupt_frame_does_not_decode(emu: Emulator) -> None:
     assert kinds.count("corrupt") == 1
 
 
-async def test_corrupt_frame_breaks_a_zlib_stream(emu: Emulator) -> None:
+async def test_corrupt_frame_breaks_a_zlib_stream_exactly_there(emu: Emulator) -> None:
     gateway, _, _ = await open_session(emu, compress="zlib-stream")
     try:
+        # Queued just before the fault: it still decodes.
+        await emu.send_message(content="before")
         await emu.send_corrupt_frame()
+        assert (await gateway.dispatch("MESSAGE_CREATE"))["d"]["content"] == "before"
         message = await gateway.receive_message()
         with pytest.raises(zlib.error):
             gateway.decode(message.data)

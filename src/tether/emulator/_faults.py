@@ -117,23 +117,19 @@ class ConnectionFaults:
         """Send a corrupt or truncated frame."""
         live = [c for c in connections if c.is_open and not c.silent]
         for connection in live:
-            if kind == "corrupt":
-                message, binary = connection.compressor.garbage()
-            else:
-                seq = connection.session.seq + 1 if connection.session else None
-                data = {
-                    "user": {"id": str(self._gateway.world.bot.id)},
-                    "status": "online",
-                    "activities": [],
-                }
-                payload = orjson.dumps(
-                    {"t": "PRESENCE_UPDATE", "s": seq, "op": 0, "d": data}
-                )
-                message, binary = connection.compressor.truncated(payload)
+            seq = connection.session.seq + 1 if connection.session else None
+            data = {
+                "user": {"id": str(self._gateway.world.bot.id)},
+                "status": "online",
+                "activities": [],
+            }
+            payload = orjson.dumps(
+                {"t": "PRESENCE_UPDATE", "s": seq, "op": 0, "d": data}
+            )
             logger.info(
                 "sending a %s frame on connection %d", kind, connection.connection_id
             )
-            connection.queue_raw(message, binary, kind)
+            connection.queue_bad_frame(kind, payload)
         return len(live)
 
     def send_padding(

@@ -43,12 +43,15 @@ class _Payload:
 
 
 @dataclass(frozen=True, slots=True)
-class _Raw:
-    """Bytes written as they are (fault frames)."""
+class _Bad:
+    """A fault frame, made by the compressor when its turn comes.
 
-    message: bytes
-    binary: bool
+    ``kind`` is ``"corrupt"`` (undecodable bytes) or ``"truncated"`` (the first
+    half of ``payload``'s message).
+    """
+
     kind: str
+    payload: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +67,7 @@ class _Pong:
     data: bytes
 
 
-_Out = DispatchRecord | _Payload | _Raw | _Close | _Pong
+_Out = DispatchRecord | _Payload | _Bad | _Close | _Pong
 
 
 class Session:
@@ -268,9 +271,9 @@ class Connection:
         """Send a non-dispatch payload."""
         self._queue(_Payload(op, d))
 
-    def queue_raw(self, message: bytes, binary: bool, kind: str) -> None:
-        """Send bytes as they are."""
-        self._queue(_Raw(message, binary, kind))
+    def queue_bad_frame(self, kind: str, payload: bytes = b"") -> None:
+        """Send a corrupt frame, or a truncated ``payload``, in turn with the rest."""
+        self._queue(_Bad(kind, payload))
 
     def queue_pong(self, data: bytes) -> None:
         """Answer a websocket ping."""
@@ -356,8 +359,12 @@ class Connection:
                 if isinstance(item, _Pong):
                     await self.ws.pong(item.data)
                     continue
-                if isinstance(item, _Raw):
-                    message, binary = item.message, item.binary
+                if isinstance(item, _Bad):
+                    # Made here, in order: a compressed stream breaks exactly here.
+                    if item.kind == "corrupt":
+                        message, binary = self.compressor.garbage()
+                    else:
+                        message, binary = self.compressor.truncated(item.payload)
                     frame = FrameRecord(
                         time.monotonic(),
                         "sent",
