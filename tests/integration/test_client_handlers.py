@@ -47,7 +47,7 @@ async def send_burst_when(emu: Emulator, started: threading.Event) -> None:
 
 
 async def run_blocking_handler(
-    *, io_thread: bool, caplog: pytest.LogCaptureFixture
+    *, io_thread: bool, cpu: bool = False
 ) -> tuple[EmulatorThread, list[str], list[ClientStats], list[Event]]:
     async with EmulatorThread(WORLD, heartbeat_interval_s=0.5) as side:
         emu = side.emu
@@ -71,7 +71,11 @@ async def run_blocking_handler(
                 and client.stats.inbox_size < BURST
                 and time.monotonic() - start < 15.0
             ):
-                time.sleep(0.05)  # noqa: ASYNC251 (the point of the test)
+                if cpu:
+                    # Pure-Python work: holds the interpreter lock, never sleeps.
+                    sum(i * i for i in range(20_000))
+                else:
+                    time.sleep(0.05)  # noqa: ASYNC251 (the point of the test)
             during.append(client.stats)
 
         client.subscribe(ev.MessageCreate, blocking_handler)
@@ -88,13 +92,12 @@ async def run_blocking_handler(
         return side, contents, during, events
 
 
+@pytest.mark.parametrize("cpu", [False, True], ids=["time.sleep", "cpu"])
 async def test_a_handler_blocking_the_loop_costs_nothing_with_the_io_thread(
-    caplog: pytest.LogCaptureFixture,
+    cpu: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING)
-    side, contents, during, events = await run_blocking_handler(
-        io_thread=True, caplog=caplog
-    )
+    side, contents, during, events = await run_blocking_handler(io_thread=True, cpu=cpu)
     counters = side.emu.counters
 
     # The session survived: one connection, no resume, no second IDENTIFY.
@@ -127,12 +130,8 @@ async def test_a_handler_blocking_the_loop_costs_nothing_with_the_io_thread(
     assert backlog, "no backlog warning"
 
 
-async def test_without_the_io_thread_a_blocked_loop_loses_the_connection(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    side, contents, _during, events = await run_blocking_handler(
-        io_thread=False, caplog=caplog
-    )
+async def test_without_the_io_thread_a_blocked_loop_loses_the_connection() -> None:
+    side, contents, _during, events = await run_blocking_handler(io_thread=False)
     counters = side.emu.counters
 
     # The emulator timed out the silent connection; the client resumed.
