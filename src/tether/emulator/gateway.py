@@ -214,6 +214,7 @@ class Gateway:
     def later(
         self, delay_s: float, callback: Callable[..., None], *args: Any
     ) -> asyncio.TimerHandle:
+        """Call ``callback(*args)`` in ``delay_s`` seconds."""
         return asyncio.get_running_loop().call_later(delay_s, callback, *args)
 
     def _is_token(self, value: object) -> bool:
@@ -272,8 +273,8 @@ class Gateway:
             timeout=self.settings.close_timeout_s,
         )
         if not ws.can_prepare(request).ok:
-            body = {"message": "this is a websocket endpoint", "code": 0}
-            return web.json_response(body, status=400)
+            body = orjson.dumps({"message": "this is a websocket endpoint", "code": 0})
+            return web.Response(body=body, status=400, content_type="application/json")
         await ws.prepare(request)
 
         compress = request.query.get("compress")
@@ -307,10 +308,10 @@ class Gateway:
         try:
             self._open_connection(connection, request)
             await self._read(connection)
-            if connection.writer is not None and not connection.writer.done():
-                with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                    async with asyncio.timeout(self.settings.close_timeout_s + 1):
-                        await asyncio.shield(connection.writer)
+            # Let the writer finish a close handshake it started.
+            if connection.writer is not None:
+                timeout = self.settings.close_timeout_s + 1
+                await asyncio.wait({connection.writer}, timeout=timeout)
         finally:
             self._finish(connection)
         return ws
@@ -391,6 +392,7 @@ class Gateway:
             logger.debug("session %s is now resumable", session.session_id)
 
     def end_session(self, session: Session, state: SessionState, reason: str) -> None:
+        """End a session for good: it can no longer be resumed."""
         connection = session.connection
         if connection is not None:
             self.detach(connection)
@@ -692,6 +694,7 @@ class Gateway:
         session.disconnected_at = None
 
     def send_invalid_session(self, connection: Connection, *, resumable: bool) -> None:
+        """Send op 9 with ``resumable``."""
         self.invalid_sessions += 1
         connection.queue_payload(Opcode.INVALID_SESSION, resumable)
 
