@@ -313,6 +313,13 @@ class Connection:
             self.writer.cancel()
         self.ended.set()
 
+    def release(self) -> None:
+        """Free what an ended connection no longer needs; its records stay."""
+        # A compression context holds up to a few MiB.
+        self.compressor = Compressor()
+        self._outbox.clear()
+        self._transport = None
+
     def cancel_timers(self) -> None:
         """Cancel the heartbeat deadline and delayed actions."""
         if self.heartbeat_timer is not None:

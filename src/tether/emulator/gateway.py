@@ -375,6 +375,7 @@ class Gateway:
         self.detach(connection)
         self._open.pop(connection.connection_id, None)
         connection.ended.set()
+        connection.release()
         logger.debug(
             "connection %d ended: %s", connection.connection_id, connection.end
         )
