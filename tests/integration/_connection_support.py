@@ -12,6 +12,8 @@ from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
+import pytest
+
 from tether import events as ev
 from tether._event import Event
 from tether.client import Client, DispatchInfo, current_dispatch
@@ -170,3 +172,33 @@ def token_leaks(token: str, records: list[logging.LogRecord]) -> list[str]:
         if token in text:
             leaks.append(f"{record.name}: {text[:200]}")
     return leaks
+
+
+# Fixtures. They live here rather than in a conftest.py, which mypy would take
+# for a duplicate of tests/emulator/conftest.py; test modules import them, and
+# pytest registers them under their ``name``.
+
+
+@pytest.fixture(name="gateway_emu")
+async def gateway_emu_fixture() -> AsyncIterator[Emulator]:
+    """A running emulator with the connection tests' short knobs."""
+    async with running_emulator() as emu:
+        yield emu
+
+
+@pytest.fixture(name="client_factory")
+async def client_factory_fixture() -> AsyncIterator[Callable[..., Client]]:
+    """``client_factory(emu, **options)``: a client made by :func:`make_client`,
+    closed at the end of the test."""
+    clients: list[Client] = []
+
+    def make(emu: Emulator, **options: Any) -> Client:
+        client = make_client(emu, **options)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(10):
+                await client.close()

@@ -9,10 +9,12 @@ import logging
 from collections.abc import Callable
 
 import pytest
-from _connection_support import (
+from _connection_support import (  # noqa: F401 (fixtures)
     WAIT_S,
     Recorder,
     assert_exactly_once,
+    client_factory_fixture,
+    gateway_emu_fixture,
     live_session_count,
     make_client,
     token_leaks,

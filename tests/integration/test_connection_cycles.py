@@ -7,9 +7,11 @@ import os
 from collections.abc import Callable
 
 import pytest
-from _connection_support import (
+from _connection_support import (  # noqa: F401 (fixtures)
     Recorder,
     assert_exactly_once,
+    client_factory_fixture,
+    gateway_emu_fixture,
     until,
     wait_ready,
 )

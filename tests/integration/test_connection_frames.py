@@ -9,9 +9,11 @@ from collections.abc import Callable
 from typing import Literal
 
 import pytest
-from _connection_support import (
+from _connection_support import (  # noqa: F401 (fixtures)
     Recorder,
     assert_exactly_once,
+    client_factory_fixture,
+    gateway_emu_fixture,
     wait_ready,
     wait_resumes,
 )
