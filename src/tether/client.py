@@ -699,6 +699,10 @@ class Client:
                 self._on_members_chunk(event)
             elif name == "RATE_LIMITED":
                 self._on_rate_limited(data)
+            elif name == "RESUMED":
+                # The replay is in: what is still unanswered may have been lost with
+                # the old connection before Discord read it.
+                self._resend_member_requests(shard_id)
         finally:
             _current.reset(token)
 
@@ -735,6 +739,9 @@ class Client:
         # start over with the new guild stream, the user's requests are sent again.
         for task in self._fetches.pop(shard_id, set()):
             task.cancel()
+        self._resend_member_requests(shard_id)
+
+    def _resend_member_requests(self, shard_id: int) -> None:
         for request in self._member_requests.values():
             retry = request.retry
             if request.shard_id == shard_id and retry is not None and not retry.done():

@@ -136,3 +136,24 @@ async def test_with_fetch_members_a_large_guild_back_from_an_outage_is_refetched
             await until(lambda: len(client.cache.members(guild_id)) == 2300)
 
         assert first_difference(world_view(emu.world), cache_view(client.cache)) is None
+
+
+async def test_a_members_request_lost_with_its_connection_is_sent_again() -> None:
+    async with (
+        Emulator(LARGE, heartbeat_interval_s=0.3) as emu,
+        make_client(emu) as client,
+    ):
+        async with asyncio.timeout(15):
+            await client.wait_until_ready()
+        guild_id = list(emu.world.guilds)[2]
+
+        async with asyncio.timeout(20):
+            # The connection ignores everything from now on: the request is lost,
+            # the missing heartbeat ACK ends the connection, the session resumes.
+            await emu.go_silent()
+            resumed = asyncio.ensure_future(client.wait_for(ev.Resumed))
+            members = await client.request_members(guild_id)
+            assert resumed.done()
+
+        assert len(members) == 30
+        assert emu.counters.resumes == 1
