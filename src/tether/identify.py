@@ -115,15 +115,20 @@ class LimitedIdentifyQueue(IdentifyQueue, Protocol):
 class LocalIdentifyQueue:
     """An in-process identify queue.
 
-    Turns in one bucket are spaced by ``window_s``, in the order they were asked
-    for; buckets do not wait for each other. Once :meth:`update_limits` has told
-    it the session start limit, each turn counts one start, and a turn is refused
-    with :class:`SessionStartLimitError` when ``reserve`` starts or fewer are left.
+    Turns in one bucket are spaced by ``window_s`` plus ``margin_s``, in the order
+    they were asked for; buckets do not wait for each other. The margin absorbs
+    the jitter between the moment a turn ends here and the moment Discord counts
+    the IDENTIFY, which would otherwise get it refused with op 9.
+
+    Once :meth:`update_limits` has told it the session start limit, each turn
+    counts one start, and a turn is refused with :class:`SessionStartLimitError`
+    when ``reserve`` starts or fewer are left.
 
     Args:
         max_concurrency: from ``GET /gateway/bot``; settable later with
             :meth:`set_max_concurrency` or :meth:`update_limits`.
-        window_s: the spacing of turns in one bucket.
+        window_s: the identify window (Discord: 5 s).
+        margin_s: added to the window; 5 % of it by default.
         reserve: session starts never used (a margin for other processes that
             share the token without sharing this queue).
         clock: a monotonic clock (seconds).
@@ -134,6 +139,7 @@ class LocalIdentifyQueue:
         max_concurrency: int = 1,
         *,
         window_s: float = IDENTIFY_WINDOW_S,
+        margin_s: float | None = None,
         reserve: int = 0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -141,6 +147,7 @@ class LocalIdentifyQueue:
             raise ValueError(f"reserve must not be negative, not {reserve}")
         self.max_concurrency = max(1, max_concurrency)
         self.window_s = window_s
+        self.margin_s = window_s / 20 if margin_s is None else margin_s
         self.reserve = reserve
         self._clock = clock
         self._locks: dict[int, asyncio.Lock] = {}
@@ -193,7 +200,7 @@ class LocalIdentifyQueue:
         async with lock:
             last = self._last.get(bucket)
             if last is not None:
-                wait = last + self.window_s - self._clock()
+                wait = last + self.window_s + self.margin_s - self._clock()
                 if wait > 0:
                     logger.debug(
                         "shard %d waits %.2f s for identify bucket %d",

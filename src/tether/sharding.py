@@ -536,7 +536,6 @@ class ShardedClient(Client):
                 timer.cancel()
             self._ready_shards.discard(shard_id)
             self._states.pop(shard_id, None)
-            self._latencies.pop(shard_id, None)
             self._session_ids.pop(shard_id, None)
             self._ready_dispatch.pop(shard_id, None)
             self._shard_errors.pop(shard_id, None)

@@ -12,6 +12,7 @@ from test_sharding_support import (
     WINDOW_S,
     gaps_per_bucket,
     make_client,
+    queue,
     ready,
     running,
     sharded_emulator,
@@ -56,10 +57,12 @@ async def test_max_concurrency_16_starts_a_group_of_16_then_the_next() -> None:
 
 
 async def test_shards_share_one_queue_across_two_clients_of_one_bot() -> None:
-    queue = LocalIdentifyQueue(window_s=WINDOW_S)
+    shared = queue()
     async with sharded_emulator(4, max_concurrency=2) as emu:
-        first = make_client(emu, shard_count=4, shard_ids=[0, 1], identify_queue=queue)
-        second = make_client(emu, shard_count=4, shard_ids=[2, 3], identify_queue=queue)
+        first = make_client(emu, shard_count=4, shard_ids=[0, 1], identify_queue=shared)
+        second = make_client(
+            emu, shard_count=4, shard_ids=[2, 3], identify_queue=shared
+        )
         async with running(first), running(second):
             await ready(first)
             await ready(second)

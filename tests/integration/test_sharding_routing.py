@@ -11,9 +11,9 @@ from collections.abc import AsyncIterator
 import pytest
 from test_sharding_support import (
     WAIT_S,
-    WINDOW_S,
     Recorder,
     make_client,
+    queue,
     ready,
     running,
     sharded_emulator,
@@ -24,7 +24,6 @@ from tether import events as ev
 from tether.emulator.records import SessionState
 from tether.errors import ClientStateError
 from tether.gateway.intents import Intents
-from tether.identify import LocalIdentifyQueue
 from tether.manager import Connected, ManagerState
 from tether.models import shard_for
 
@@ -85,7 +84,7 @@ class HeldQueue:
     """A LocalIdentifyQueue that holds one shard's turn until released."""
 
     def __init__(self, held: int) -> None:
-        self.queue = LocalIdentifyQueue(window_s=WINDOW_S)
+        self.queue = queue()
         self.held = held
         self.release = asyncio.Event()
 
