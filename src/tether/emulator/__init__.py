@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from tether.emulator._events import WorldEvents
 from tether.emulator.activity import ACTIVITY_KINDS
+from tether.emulator.desktop import DEFAULT_ACCESS_TOKEN, DEFAULT_CLIENT_ID, DesktopApp
 from tether.emulator.emulator import Emulator
 from tether.emulator.gateway import GatewaySettings
 from tether.emulator.records import (
@@ -32,6 +33,9 @@ from tether.emulator.scenario import ACTIONS, Scenario, Step
 from tether.emulator.world import World, WorldConfig
 
 __all__ = [
+    "DEFAULT_ACCESS_TOKEN",
+    "DEFAULT_CLIENT_ID",
+    "DesktopApp",
     "ACTIONS",
     "ACTIVITY_KINDS",
     "ConnectionInfo",

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+from tether.emulator.desktop import DEFAULT_CLIENT_ID, DesktopApp
 from tether.emulator.emulator import Emulator
 from tether.emulator.scenario import Scenario
 from tether.emulator.world import WorldConfig
@@ -161,6 +162,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="control port, on 127.0.0.1 (0)",
     )
 
+    rpc = parser.add_argument_group("desktop app (RPC)")
+    rpc.add_argument(
+        "--rpc-dir",
+        metavar="DIR",
+        help="also serve an emulated desktop app's RPC socket (discord-ipc-0) in "
+        "DIR; point XDG_RUNTIME_DIR at DIR for RPC clients",
+    )
+    rpc.add_argument(
+        "--rpc-client-id",
+        default=str(DEFAULT_CLIENT_ID),
+        help="the application id the emulated app accepts (%(default)s)",
+    )
+
     output = parser.add_argument_group("output")
     output.add_argument("--token", help="use this token instead of a generated one")
     output.add_argument(
@@ -224,12 +238,17 @@ async def _serve(args: argparse.Namespace, out: TextIO) -> int:
         control_port=args.control_port,
         max_records=args.max_records,
     )
+    app = (
+        DesktopApp(args.rpc_dir, client_id=args.rpc_client_id) if args.rpc_dir else None
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
         await emu.start()
+        if app is not None:
+            await app.start()
         if args.json:
             urls = {
                 "api_url": emu.api_url,
@@ -238,9 +257,18 @@ async def _serve(args: argparse.Namespace, out: TextIO) -> int:
                 "control_url": emu.control_url,
                 "token": emu.token,
             }
+            if app is not None:
+                urls["rpc_socket"] = app.path
             print(json.dumps(urls), file=out, flush=True)
         else:
             _banner(emu, config, out)
+            if app is not None:
+                print(
+                    f"  RPC socket     {app.path} (XDG_RUNTIME_DIR={app.directory}, "
+                    f"client id {app.client_id})",
+                    file=out,
+                    flush=True,
+                )
         if args.activity > 0:
             emu.start_activity(args.activity, seed=args.seed)
         if scenario is not None:
@@ -249,6 +277,8 @@ async def _serve(args: argparse.Namespace, out: TextIO) -> int:
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
+        if app is not None:
+            await app.stop()
         await emu.stop()
     return 0
 
