@@ -15,6 +15,7 @@ from _client_fixtures import (
 
 from tether import events as ev
 from tether.emulator import Emulator, WorldConfig
+from tether.gateway.intents import Intents
 from tether.manager import Connected
 
 SMALL = WorldConfig(
@@ -218,3 +219,16 @@ async def test_a_guild_in_an_outage_at_ready_is_missing_without_the_quiet_period
             assert back.guild.id == down
             view = cache_view(client.cache)
             assert first_difference(world_view(emu.world), view) is None
+
+
+async def test_without_the_guilds_intent_ready_comes_at_once() -> None:
+    intents = Intents.default() & ~Intents.GUILDS
+    async with (
+        Emulator(SMALL) as emu,
+        make_client(emu, intents=intents, ready_timeout_s=60.0) as client,
+    ):
+        async with asyncio.timeout(15):
+            ready = await client.wait_for(ev.Ready)
+
+        assert ready.guilds == ()
+        assert set(ready.missing_guild_ids) == set(emu.world.guilds)
