@@ -43,7 +43,12 @@ from tether.errors import ClientStateError, FatalError, TetherError
 from tether.gateway.codec import Compression
 from tether.gateway.intents import Intents
 from tether.gateway.opcodes import Opcode
-from tether.gateway.protocol import Dispatch, GatewayProtocol, IdentifyParams
+from tether.gateway.protocol import (
+    ConnectionState,
+    Dispatch,
+    GatewayProtocol,
+    IdentifyParams,
+)
 from tether.identify import IdentifyQueue, LocalIdentifyQueue
 from tether.manager import (
     Backoff,
@@ -138,6 +143,8 @@ class _Shard:
     protocol: GatewayProtocol
     driver: GatewayDriver
     manager: ConnectionManager
+    # Set while a session is up (Connected until Disconnected); commands wait on it.
+    session_up: asyncio.Event
 
 
 @dataclass(slots=True)
@@ -148,7 +155,8 @@ class _MemberRequest:
     members: list[Member]
     chunks_seen: set[int]
     chunk_count: int | None = None
-    # Set to the delay Discord asks for when it rate-limits the request.
+    # Resolved with a delay to send the request again after: Discord's retry_after
+    # for RATE_LIMITED, or 0 after a resume or a new session.
     retry: asyncio.Future[float] | None = None
 
 
@@ -231,6 +239,8 @@ class Client:
         self._user_loop: asyncio.AbstractEventLoop | None = None
         self._inbox: Inbox[tuple[int, object]] | None = None
         self._shards: dict[int, _Shard] = {}
+        # Set on the I/O loop by stop(): commands waiting for a session give up.
+        self._io_stopping = False
         self._io_rest: RESTClient | None = None
 
         # User-loop state: the session's view, per shard.
@@ -447,9 +457,10 @@ class Client:
     ) -> list[Member]:
         """Fetch a guild's members over the gateway (op 8) and cache them.
 
-        Returns when the last GUILD_MEMBERS_CHUNK arrived. Requests wait their
-        turn under the gateway's send limit; a request Discord rate-limits
-        (RATE_LIMITED) is sent again after the delay it names.
+        Returns when the last GUILD_MEMBERS_CHUNK arrived. Requests wait for the
+        session during a reconnect and their turn under the gateway's send limit;
+        a request Discord rate-limits (RATE_LIMITED) is sent again after the delay
+        it names, and one unanswered after a resume or a new session is sent again.
 
         Args:
             guild_id: the guild.
@@ -485,9 +496,6 @@ class Client:
             async with asyncio.timeout(timeout):
                 while True:
                     request.retry = loop.create_future()
-                    # Chunks of an earlier try belong to a session that ended.
-                    request.members.clear()
-                    request.chunks_seen.clear()
                     await self._send_command_to(
                         shard_id, Opcode.REQUEST_GUILD_MEMBERS, d
                     )
@@ -505,7 +513,10 @@ class Client:
                             guild_id,
                             delay,
                         )
-                        await asyncio.sleep(delay)
+                        # An earlier answer may still complete it meanwhile.
+                        await asyncio.wait((request.future,), timeout=delay)
+                        if request.future.done():
+                            return request.future.result()
         finally:
             self._member_requests.pop(nonce, None)
             if request.retry is not None:
@@ -540,6 +551,12 @@ class Client:
             shard = self._shards.get(shard_id)
             if shard is None:
                 raise ClientStateError(f"shard {shard_id} is not running")
+            # During a reconnect a command waits for the session, not fails.
+            while shard.protocol.state is not ConnectionState.CONNECTED:
+                if self._io_stopping or not shard.manager.is_running:
+                    raise ClientStateError(f"shard {shard_id} is stopped")
+                shard.session_up.clear()
+                await shard.session_up.wait()
             shard.driver.send_command(op, d)
 
         await self._io.submit(send())
@@ -570,7 +587,13 @@ class Client:
         def on_dispatch(dispatch: Dispatch) -> None:
             inbox.put((shard_id, dispatch))
 
+        session_up = asyncio.Event()
+
         def on_event(event: Event) -> None:
+            if isinstance(event, Connected):
+                session_up.set()
+            elif isinstance(event, Disconnected):
+                session_up.clear()
             inbox.put((shard_id, event))
 
         driver = GatewayDriver(
@@ -590,7 +613,7 @@ class Client:
             shard_id=shard_id if self._shard_spec is not None else None,
             name=f"shard {shard_id}",
         )
-        return _Shard(shard_id, protocol, driver, manager)
+        return _Shard(shard_id, protocol, driver, manager, session_up)
 
     async def _fetch_gateway_url(self) -> str:
         if self._io_rest is None:
@@ -602,6 +625,7 @@ class Client:
         return info.url
 
     def _start_on_io(self) -> None:
+        self._io_stopping = False
         for shard_id in self.shard_ids:
             shard = self._shards.get(shard_id)
             if shard is None:
@@ -624,11 +648,19 @@ class Client:
         if any(m.is_running for m in managers):
             return
         fatal = next((m.fatal_error for m in managers if m.fatal_error), None)
+        self._wake_commands()
         for shard_id in self._shards:
             self._post(shard_id, _StateChange(ManagerState.DISCONNECTED))
         self._post(-1, _Closed(fatal))
 
+    def _wake_commands(self) -> None:
+        # Commands waiting for a session see that none will come.
+        for shard in self._shards.values():
+            shard.session_up.set()
+
     async def _stop_on_io(self) -> None:
+        self._io_stopping = True
+        self._wake_commands()
         futures = [s.manager.stop() for s in self._shards.values()]
         if futures:
             await asyncio.gather(*futures)
@@ -837,6 +869,9 @@ class Client:
         nonce = chunk.nonce
         request = self._member_requests.get(nonce) if nonce is not None else None
         if request is None or request.future.done():
+            return
+        # A request sent twice (after a resume) may be answered twice.
+        if chunk.chunk_index in request.chunks_seen:
             return
         request.members.extend(chunk.members)
         request.chunks_seen.add(chunk.chunk_index)

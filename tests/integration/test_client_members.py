@@ -15,6 +15,7 @@ from _client_fixtures import (
 
 from tether import events as ev
 from tether.emulator import Emulator, WorldConfig
+from tether.manager import Disconnected
 
 LARGE = WorldConfig(
     guilds=3,
@@ -154,6 +155,24 @@ async def test_a_members_request_lost_with_its_connection_is_sent_again() -> Non
             resumed = asyncio.ensure_future(client.wait_for(ev.Resumed))
             members = await client.request_members(guild_id)
             assert resumed.done()
+
+        assert len(members) == 30
+        assert emu.counters.resumes == 1
+
+
+async def test_a_members_request_during_a_reconnect_waits_for_the_session() -> None:
+    async with Emulator(LARGE) as emu, make_client(emu) as client:
+        async with asyncio.timeout(15):
+            await client.wait_until_ready()
+        guild_id = list(emu.world.guilds)[2]
+
+        async with asyncio.timeout(20):
+            emu.refuse_connections(1.0)
+            disconnected = asyncio.ensure_future(client.wait_for(Disconnected))
+            await asyncio.sleep(0)
+            await emu.drop()
+            await disconnected
+            members = await client.request_members(guild_id)
 
         assert len(members) == 30
         assert emu.counters.resumes == 1
