@@ -24,6 +24,7 @@ from _connection_support import (  # noqa: F401 (fixtures)
 from tether import events as ev
 from tether.client import Client
 from tether.emulator import Emulator
+from tether.gateway.protocol import GatewayProtocol
 from tether.manager import Backoff, Connected, Disconnected
 
 ClientFactory = Callable[..., Client]
@@ -346,3 +347,35 @@ async def test_unanswered_resume_times_the_attempt_out_and_resumes_later(
     assert emu.counters.identifies == 1
     # The timed-out connection was closed with a code that keeps the session.
     assert emu.connections()[1].client_close_code == 4000
+
+
+async def test_a_bug_in_the_writer_is_logged_and_the_session_resumed(
+    gateway_emu: Emulator,
+    client_factory: ClientFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    emu = gateway_emu
+    client, recorder = await started(emu, client_factory)
+    tick = GatewayProtocol.tick
+    failed = 0
+
+    def tick_failing_once(protocol: GatewayProtocol, now: float) -> None:
+        nonlocal failed
+        if failed == 0:
+            failed += 1
+            raise RuntimeError("a bug in a timer")
+        tick(protocol, now)
+
+    caplog.set_level(logging.INFO)
+    monkeypatch.setattr(GatewayProtocol, "tick", tick_failing_once)
+    await emu.send_message(content="poke the writer")
+    await wait_resumes(emu, 1)
+    await chatter(emu)
+
+    await assert_exactly_once(emu, recorder)
+    assert failed == 1
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1
+    assert errors[0].exc_info is not None
+    assert emu.counters.identifies == 1

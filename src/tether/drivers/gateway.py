@@ -289,6 +289,21 @@ class GatewayDriver:
     async def _write_loop(
         self, ws: aiohttp.ClientWebSocketResponse, attempt: Attempt
     ) -> None:
+        try:
+            await self._write_until_closed(ws, attempt)
+        except (ConnectionError, aiohttp.ClientError) as exc:
+            # The socket broke under a send: drop it, so that the reader and the
+            # attempt end now rather than when the server notices.
+            self._log.debug("sending failed (%s); dropping the connection", exc)
+            self._drop(ws)
+        except Exception:
+            # Heartbeats stop with this task: never leave the connection up.
+            self._log.exception("the writer failed; dropping the connection")
+            self._drop(ws)
+
+    async def _write_until_closed(
+        self, ws: aiohttp.ClientWebSocketResponse, attempt: Attempt
+    ) -> None:
         protocol = self.protocol
         wake = self._wake_writer
         while not ws.closed:
