@@ -95,6 +95,8 @@ logger = logging.getLogger(__name__)
 
 #: How long an answer of ``GET /gateway/bot`` is reused by shards that connect.
 GATEWAY_BOT_TTL_S: Final = 30.0
+#: How long a stop waits for the shards' closing to be reported.
+CLOSE_NOTICE_S: Final = 10.0
 #: The longest a starting shard waits for the shard before it in its identify
 #: bucket to take its turn (a shard that cannot connect must not hold the rest).
 START_ORDER_WAIT_S: Final = 2 * IDENTIFY_WINDOW_S
@@ -334,6 +336,8 @@ class ShardedClient(Client):
         # The I/O side.
         self._io_start_task: asyncio.Task[None] | None = None
         self._io_watching = False
+        self._io_generation = 0
+        self._io_closed: asyncio.Event | None = None
         self._io_stopping = False
         self._keep_on_stop = True
         self._bot_info: GatewayBot | None = None
@@ -586,7 +590,9 @@ class ShardedClient(Client):
             # Shards kept from an earlier start resume their sessions too.
             if shard.protocol.session_id is not None:
                 self._post(shard_id, _Restored(shard.protocol.session_id))
+        self._io_generation += 1
         self._io_watching = True
+        self._io_closed = asyncio.Event()
         super()._start_on_io()
         self._to_restore.clear()
 
@@ -664,11 +670,16 @@ class ShardedClient(Client):
         def on_dispatch(dispatch: Dispatch) -> None:
             inbox.put((shard_id, dispatch))
 
+        session_up = asyncio.Event()
+
         def on_event(event: Event) -> None:
-            if isinstance(event, Connected) or (
-                isinstance(event, Disconnected) and not event.will_reconnect
-            ):
+            if isinstance(event, Connected):
+                session_up.set()
                 self._release_order(shard_id)
+            elif isinstance(event, Disconnected):
+                session_up.clear()
+                if not event.will_reconnect:
+                    self._release_order(shard_id)
             inbox.put((shard_id, event))
 
         driver = _ShardDriver(
@@ -694,7 +705,7 @@ class ShardedClient(Client):
             shard_id=shard_id,
             name=f"shard {shard_id}",
         )
-        return _Shard(shard_id, protocol, driver, manager)
+        return _Shard(shard_id, protocol, driver, manager, session_up)
 
     # The I/O side: GET /gateway/bot
 
@@ -814,6 +825,8 @@ class ShardedClient(Client):
             self._end_change()
 
     async def _watch_closed(self) -> None:
+        generation = self._io_generation
+        closed = self._io_closed
         while True:
             managers = [shard.manager for shard in self._shards.values()]
             await asyncio.gather(*(m.wait_closed() for m in managers))
@@ -823,6 +836,9 @@ class ShardedClient(Client):
             if any(shard.manager.is_running for shard in self._shards.values()):
                 continue
             break
+        if generation != self._io_generation:
+            # A later start has its own watcher.
+            return
         ordered = [self._shards[i] for i in sorted(self._shards)]
         fatal = next(
             (s.manager.fatal_error for s in ordered if s.manager.fatal_error), None
@@ -831,6 +847,8 @@ class ShardedClient(Client):
             self._post(shard_id, _StateChange(ManagerState.DISCONNECTED))
         self._io_watching = False
         self._post(-1, _Closed(fatal))
+        if closed is not None:
+            closed.set()
 
     async def _stop_on_io(self) -> None:
         self._io_stopping = True
@@ -850,6 +868,15 @@ class ShardedClient(Client):
         await super()._stop_on_io()
         if keep:
             await self._save_sessions()
+        # The watcher posts the close; it must reach the user's loop before the
+        # stop does, or a start right after the stop would see it.
+        closed = self._io_closed
+        if closed is not None:
+            try:
+                async with asyncio.timeout(CLOSE_NOTICE_S):
+                    await closed.wait()
+            except TimeoutError:
+                logger.warning("the shards did not report closing; stop goes on")
 
     async def _save_sessions(self) -> None:
         count = self._total_shards
