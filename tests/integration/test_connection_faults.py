@@ -62,7 +62,16 @@ async def test_tcp_dropped_without_close_frame_resumes(
     await assert_exactly_once(emu, recorder)
     assert emu.counters.identifies == 1
     assert recorder.count(ev.Resumed) == 1
-    assert recorder.of(Disconnected)[0].will_reconnect
+    lifecycle = [
+        (type(e).__name__, getattr(e, "resumed", getattr(e, "will_reconnect", None)))
+        for e in recorder.events
+        if isinstance(e, Connected | Disconnected)
+    ]
+    assert lifecycle == [
+        ("Connected", False),
+        ("Disconnected", True),
+        ("Connected", True),
+    ]
 
 
 async def test_silent_server_is_detected_as_zombie_and_resumed(
@@ -201,6 +210,17 @@ async def test_resume_url_refusing_connections_falls_back_to_the_main_url(
     assert listeners == ["gateway", "gateway"]
 
 
+def reconnect_delays(records: list[logging.LogRecord]) -> list[float]:
+    """The delays the manager announced in "...; reconnecting in %.1f s"."""
+    return [
+        r.args[-1]
+        for r in records
+        if isinstance(r.args, tuple)
+        and isinstance(r.args[-1], float)
+        and "reconnecting in" in str(r.msg)
+    ]
+
+
 async def test_server_refusing_connections_backs_off_then_resumes(
     gateway_emu: Emulator,
     client_factory: ClientFactory,
@@ -232,6 +252,15 @@ async def test_server_refusing_connections_backs_off_then_resumes(
     assert len(gaps) >= 3
     assert gaps == sorted(gaps)
     assert emu.counters.identifies == 1
+
+    # The resume reset the backoff: the next fault waits the shortest delay again.
+    delays = reconnect_delays(caplog.records)
+    assert await emu.drop() == 1
+    await wait_resumes(emu, 2)
+    after = reconnect_delays(caplog.records)
+    assert len(after) == len(delays) + 1
+    assert after[-1] < max(delays)
+    assert after[-1] <= 0.02
 
 
 async def test_server_restart_fails_the_resume_and_identifies(

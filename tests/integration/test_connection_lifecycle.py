@@ -235,3 +235,40 @@ async def test_stop_then_start_from_a_disconnected_handler(
     assert emu.counters.resumes + emu.counters.identifies == 2
     if emu.counters.identifies == 2:
         assert recorder.count(ev.Ready) == 2
+
+
+async def test_stop_against_a_silent_server_is_bounded(
+    gateway_emu: Emulator, client_factory: ClientFactory
+) -> None:
+    emu = gateway_emu
+    client = client_factory(emu)
+    recorder = Recorder(client)
+    client.start()
+    await wait_ready(client, recorder, 1)
+
+    assert await emu.go_silent() == 1
+    # The close handshake gets no answer: the transport is aborted after a
+    # bounded wait and stop() still completes.
+    await stopped(client)
+    (connection,) = emu.connections()
+    assert connection.client_close_code == 1000
+
+
+async def test_start_right_after_stop_reconnects(
+    gateway_emu: Emulator, client_factory: ClientFactory
+) -> None:
+    emu = gateway_emu
+    client = client_factory(emu)
+    recorder = Recorder(client)
+    client.start()
+    await wait_ready(client, recorder, 1)
+
+    stopping = client.stop()
+    client.start()
+    async with asyncio.timeout(WAIT_S):
+        await stopping
+    await until(lambda: recorder.count(Connected) == 2)
+    await emu.send_message(content="after")
+
+    await assert_exactly_once(emu, recorder)
+    assert client.state is ManagerState.CONNECTED
