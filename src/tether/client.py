@@ -118,7 +118,7 @@ class ClientStats:
             user's loop.
         inbox_oldest_s: how long the oldest of them has waited.
         inbox_max_age_s: the longest any dispatch has waited in the inbox.
-        dispatches: dispatches handled so far.
+        dispatches: dispatches (and lifecycle events) handled so far.
         handlers_running: handler calls running now.
         handler_errors: handler calls that raised so far.
         loop_lag_s: how long the user's loop has not answered (0 when healthy).
