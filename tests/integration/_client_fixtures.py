@@ -58,6 +58,12 @@ def world_view(world: World, *, presences: bool = True) -> View:
             "channels": {cid: ch.get("name") for cid, ch in guild.channels.items()},
             "threads": set(guild.threads),
             "roles": {rid: role["name"] for rid, role in guild.roles.items()},
+            "emojis": set(guild.emojis),
+            "voice": {
+                uid: int(state["channel_id"])
+                for uid, state in guild.voice_states.items()
+                if state.get("channel_id") is not None
+            },
             "members": {
                 uid: (member.nick, frozenset(member.roles))
                 for uid, member in guild.members.items()
@@ -83,6 +89,8 @@ def cache_view(cache: Cache, *, presences: bool = True) -> View:
             "channels": {c.id: c.name for c in cache.channels(gid)},
             "threads": {t.id for t in cache.threads(gid)},
             "roles": {r.id: r.name for r in cache.roles(gid)},
+            "emojis": {e.id for e in cache.emojis(gid)},
+            "voice": {v.user_id: v.channel_id for v in cache.voice_states(gid)},
             "members": {
                 m.user.id: (m.nick, frozenset(m.roles)) for m in cache.members(gid)
             },

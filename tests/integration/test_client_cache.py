@@ -50,22 +50,26 @@ async def test_after_activity_drops_and_a_reidentify_the_cache_equals_the_world(
         async with asyncio.timeout(15):
             await client.wait_until_ready()
 
-        emu.start_activity(300.0, seed=5)
-        async with asyncio.timeout(60):
-            for drop in range(1, 4):
-                target = 150 * drop
-                await until(lambda: emu.activity_emitted > target, 20)  # noqa: B023 (awaited at once)
-                resumed = asyncio.ensure_future(client.wait_for(ev.Resumed))
-                await asyncio.sleep(0)
-                await emu.drop()
-                await resumed
+        async def drop_and_resume() -> None:
+            resumed = asyncio.ensure_future(client.wait_for(ev.Resumed))
+            await asyncio.sleep(0)
+            await emu.drop()
+            await resumed
+
+        async def emitted_over(count: int) -> None:
+            await until(lambda: emu.activity_emitted > count, 30)
+
+        emu.start_activity(400.0, seed=5)
+        async with asyncio.timeout(90):
+            for count in (300, 600, 900):
+                await emitted_over(count)
+                await drop_and_resume()
             second_ready = asyncio.ensure_future(client.wait_for(ev.Ready))
             await asyncio.sleep(0)
             await emu.invalidate_session(resumable=False)
             await second_ready
-            await until(lambda: emu.activity_emitted > 900, 20)
-            await emu.drop()
-            await client.wait_for(ev.Resumed)
+            await emitted_over(2000)
+            await drop_and_resume()
             await emu.stop_activity()
             # Events arrive in order: once this one is in, so is everything before.
             channel = next(iter(emu.world.guilds.values())).channel_ids_of_type(0)[0]
