@@ -35,12 +35,12 @@ def text_channel(emu: Emulator) -> int:
 
 
 async def send_burst_when(emu: Emulator, started: threading.Event) -> None:
-    """Post ``BURST`` messages, numbered, once ``started`` is set."""
+    """Post "block", then ``BURST`` numbered messages once ``started`` is set."""
     channel = text_channel(emu)
     await emu.send_message(channel, "block")
     async with asyncio.timeout(10):
         # Set from the client's side, in another thread.
-        while not started.is_set():  # noqa: ASYNC110
+        while not started.is_set():  # noqa: ASYNC110 (a thread's flag)
             await asyncio.sleep(0.01)
     for n in range(BURST):
         await emu.send_message(channel, str(n))
