@@ -202,11 +202,12 @@ async def test_stop_while_waiting_to_identify(
     assert emu.counters.identifies == 1
 
 
+@pytest.mark.parametrize("io_thread", [False, True], ids=["one-loop", "io-thread"])
 async def test_stop_then_start_from_a_disconnected_handler(
-    gateway_emu: Emulator, client_factory: ClientFactory
+    io_thread: bool, gateway_emu: Emulator, client_factory: ClientFactory
 ) -> None:
     emu = gateway_emu
-    client = client_factory(emu)
+    client = client_factory(emu, io_thread=io_thread)
     recorder = Recorder(client)
     restarted = asyncio.Event()
 
