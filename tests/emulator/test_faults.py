@@ -236,6 +236,26 @@ async def test_unavailable_guilds_can_never_arrive(emu: Emulator) -> None:
         await gateway.aclose()
 
 
+async def test_a_held_back_guild_is_delivered_on_command(emu: Emulator) -> None:
+    held = list(emu.world.guilds)[1]
+    emu.unavailable_at_ready(guild_indexes=[1], arrive_after_s=None)
+    gateway = await RawGateway.connect(emu.gateway_url)
+    try:
+        await gateway.hello()
+        await gateway.identify(emu.token)
+        await gateway.dispatch("READY")
+        for _ in range(len(emu.world.guilds) - 1):
+            await gateway.dispatch("GUILD_CREATE")
+
+        assert emu.deliver_late_guilds() == 1
+        late = await gateway.dispatch("GUILD_CREATE", within_s=2.0)
+
+        assert late["d"]["id"] == str(held)
+        assert emu.deliver_late_guilds() == 0
+    finally:
+        await gateway.aclose()
+
+
 async def test_stalled_guild_stream_resumes(emu: Emulator) -> None:
     emu.stall_guild_stream()
     gateway = await RawGateway.connect(emu.gateway_url)

@@ -556,6 +556,26 @@ class Emulator:
         """Stream every guild right after READY again."""
         self._gateway.clear_late_guilds()
 
+    def deliver_late_guilds(
+        self,
+        guild_ids: Iterable[int | str] = (),
+        *,
+        guild_indexes: Iterable[int] = (),
+    ) -> int:
+        """Send guilds held back by :meth:`unavailable_at_ready` now.
+
+        Every live session whose READY listed one and that has not had it gets its
+        GUILD_CREATE, as Discord sends a guild that comes back. With no ids, every
+        held-back guild is sent.
+
+        Returns:
+            How many GUILD_CREATEs were sent.
+        """
+        ids = [int(g) for g in guild_ids] + [
+            self._guild_id(None, index) for index in guild_indexes
+        ]
+        return self._gateway.deliver_late_guilds(ids or None)
+
     async def guild_outage(
         self,
         guild_id: int | str | None = None,

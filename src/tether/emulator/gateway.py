@@ -867,6 +867,21 @@ class Gateway:
         """Stream every guild right after READY again."""
         self._late_guilds.clear()
 
+    def deliver_late_guilds(self, guild_ids: list[int] | None = None) -> int:
+        """Send now the held-back guilds (all, or these) to every live session whose
+        READY listed them and that has not had them yet; return how many were sent.
+        """
+        wanted = set(self._late_guilds if guild_ids is None else guild_ids)
+        sent = 0
+        for session in list(self._sessions.values()):
+            if not session.is_live:
+                continue
+            for guild_id in session.guild_ids:
+                if guild_id in wanted and guild_id not in session.delivered:
+                    self._deliver_guild(session, guild_id)
+                    sent += 1
+        return sent
+
     def stall_guild_stream(self, duration_s: float | None) -> None:
         """Hold every guild stream for a while (``None``: until resumed)."""
         self._stream_open.clear()

@@ -45,6 +45,7 @@ ACTIONS: Final[Mapping[str, frozenset[str]]] = {
     "stall_upgrade": frozenset({"duration_s"}),
     "close_before_hello": frozenset({"count", "code"}),
     "unavailable_at_ready": frozenset({"guild_ids", "guild_indexes", "arrive_after_s"}),
+    "deliver_late_guilds": frozenset({"guild_ids", "guild_indexes"}),
     "guild_outage": frozenset({"guild_id", "guild_index", "duration_s"}),
     "end_guild_outage": frozenset({"guild_id", "guild_index"}),
     "stall_guild_stream": frozenset({"duration_s"}),
