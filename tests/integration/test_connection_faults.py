@@ -16,6 +16,7 @@ from _connection_support import (  # noqa: F401 (fixtures)
     gateway_emu_fixture,
     live_session_count,
     running_emulator,
+    token_leaks,
     until,
     wait_ready,
     wait_resumes,
@@ -408,3 +409,23 @@ async def test_a_bug_in_the_writer_is_logged_and_the_session_resumed(
     assert len(errors) == 1
     assert errors[0].exc_info is not None
     assert emu.counters.identifies == 1
+
+
+async def test_token_is_never_logged_through_identify_and_resume(
+    gateway_emu: Emulator,
+    client_factory: ClientFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    emu = gateway_emu
+    # Every logger at DEBUG, the payload logger included.
+    caplog.set_level(logging.DEBUG)
+    client, recorder = await started(emu, client_factory)
+    assert await emu.drop() == 1
+    await wait_resumes(emu, 1)
+    await chatter(emu)
+    await assert_exactly_once(emu, recorder)
+
+    payloads = [r for r in caplog.records if r.name == "tether.gateway.payloads"]
+    assert any("'op': 2" in r.getMessage() for r in payloads)
+    assert any("'op': 6" in r.getMessage() for r in payloads)
+    assert token_leaks(emu.token, caplog.records) == []
