@@ -445,7 +445,10 @@ class ShardedClient(Client):
         The old sessions end; the new shards identify through the identify queue.
         Guilds that stay with this process keep their cache entries throughout;
         guilds that moved to shards of other processes are dropped from the cache.
-        Returns when every new shard is ready.
+        Returns when every new shard is ready. A client that stopped because its
+        shards failed (every one closed with 4011, say) is started again on the
+        new count. A call that asks for the shards already running, all healthy,
+        does nothing (so that every shard's 4011 handler may call it).
 
         Args:
             shard_count: the new count; ``None`` takes the one ``GET /gateway/bot``
@@ -454,11 +457,13 @@ class ShardedClient(Client):
                 was given a subset, all of them otherwise.
 
         Raises:
-            ClientStateError: the client is not running, or stopped meanwhile.
+            ClientStateError: the client was never started or was stopped by
+                ``stop()``, or it stopped meanwhile.
             FatalError: a new shard failed fatally (for example 4011 again).
             ValueError: shard ids out of range.
         """
-        self._check_running()
+        if not self._running and self.fatal_error is None:
+            raise ClientStateError("start() the client first")
         async with self._topology_guard():
             if shard_count is None:
                 shard_count = (await self.rest.get_gateway_bot()).shards
@@ -468,14 +473,24 @@ class ShardedClient(Client):
                 )
             wanted = _check_shards(shard_count, shard_ids)
             new_ids = wanted if wanted is not None else list(range(shard_count))
+            if (
+                self._running
+                and shard_count == self._total_shards
+                and new_ids == self._running_ids
+                and not any(self._shard_errors.get(i) for i in new_ids)
+            ):
+                logger.info("already running shards %s of %d", new_ids, shard_count)
+                return
             logger.info(
                 "re-sharding from %s to %d shards (%d here)",
                 self._total_shards,
                 shard_count,
                 len(new_ids),
             )
-            await self._replace_shards(self.shard_ids, new_ids, shard_count)
             self._chosen_ids = wanted
+            await self._replace_shards(
+                self.shard_ids, new_ids, shard_count, start_if_closed=True
+            )
             await self._wait_shards_ready(new_ids)
             moved = self._shard_cache.forget_guilds_outside(new_ids, shard_count)
             logger.info(
@@ -516,16 +531,31 @@ class ShardedClient(Client):
         return self._topology_lock
 
     async def _replace_shards(
-        self, old_ids: list[int], new_ids: list[int], shard_count: int | None
+        self,
+        old_ids: list[int],
+        new_ids: list[int],
+        shard_count: int | None,
+        *,
+        start_if_closed: bool = False,
     ) -> None:
         """Stop ``old_ids``, reset their state here, start ``new_ids``."""
-        await self._io.submit(self._stop_shards_on_io(old_ids))
+        live = await self._io.submit(self._stop_shards_on_io(old_ids))
         try:
             await self._drain_inbox()
             self._forget_shards(old_ids)
             self._shard_cache.keep_guilds(new_ids)
         finally:
-            await self._io.submit(self._start_shards_on_io(new_ids, shard_count))
+            if live:
+                await self._io.submit(self._start_shards_on_io(new_ids, shard_count))
+        if live:
+            return
+        if not start_if_closed:
+            raise ClientStateError("the client stopped")
+        # Every shard had stopped, so the client had closed: start it afresh.
+        if shard_count is not None:
+            self._total_shards = shard_count
+        self._running_ids = list(new_ids)
+        self.start()
 
     async def _drain_inbox(self) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -533,6 +563,10 @@ class ShardedClient(Client):
         await future
 
     def _forget_shards(self, shard_ids: Iterable[int]) -> None:
+        shard_ids = list(shard_ids)
+        if any(self._shard_errors.get(i) is self._fatal_error for i in shard_ids):
+            # The shard that failed is gone; the client did not stop for it.
+            self._fatal_error = None
         for shard_id in shard_ids:
             self._trackers.pop(shard_id, None)
             timer = self._ready_timers.pop(shard_id, None)
@@ -796,8 +830,12 @@ class ShardedClient(Client):
         if self._changes_running == 0 and self._changes_settled is not None:
             self._changes_settled.set()
 
-    async def _stop_shards_on_io(self, shard_ids: list[int]) -> None:
-        self._begin_change()
+    async def _stop_shards_on_io(self, shard_ids: list[int]) -> bool:
+        """Stop and remove shards; return whether the client is still running."""
+        live = self._io_watching and not self._io_stopping
+        if live:
+            # Until the new shards start, the watcher must not report a close.
+            self._begin_change()
         shards = [self._shards.pop(i) for i in shard_ids if i in self._shards]
         for shard in shards:
             if isinstance(shard.driver, _ShardDriver):
@@ -806,6 +844,7 @@ class ShardedClient(Client):
             await asyncio.gather(*(shard.manager.stop() for shard in shards))
         for shard in shards:
             await shard.driver.aclose()
+        return live
 
     async def _start_shards_on_io(
         self, shard_ids: list[int], shard_count: int | None

@@ -3,6 +3,7 @@ touch no other shard's session, and 4011 names the shard count to use."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -25,7 +26,7 @@ from tether.emulator import Emulator
 from tether.emulator.records import SessionState
 from tether.emulator.world import World
 from tether.errors import ShardingRequiredError
-from tether.manager import Connected, ManagerState
+from tether.manager import Connected, Disconnected, ManagerState
 from tether.models import shard_for
 
 Fault = Callable[[Emulator], Awaitable[int]]
@@ -140,3 +141,61 @@ async def test_sharding_required_names_the_count_and_spares_the_other_shards() -
         }
         assert {g.id for g in client.cache.guilds() if not g.unavailable} == set(guilds)
         assert all(info.fatal_error is None for info in client.shards.values())
+
+
+def crowded_world() -> tuple[World, int, int]:
+    """A world whose 2 shards both exceed a guild limit, and a count that fits."""
+    the_world = World(world(guilds=17, seed=5))
+    guilds = list(the_world.guilds)
+    limit = min(sum(shard_for(g, 2) == i for g in guilds) for i in range(2)) - 1
+    fits = next(
+        n
+        for n in range(3, 18)
+        if max(sum(shard_for(g, n) == i for g in guilds) for i in range(n)) <= limit
+    )
+    return the_world, limit, fits
+
+
+async def test_resharding_a_client_stopped_by_4011_starts_it_on_the_new_count() -> None:
+    the_world, limit, fits = crowded_world()
+    options = {**EMULATOR_OPTIONS, "shards": fits, "max_concurrency": 4}
+    async with (
+        Emulator(the_world, max_guilds_per_shard=limit, **options) as emu,
+        running(make_client(emu, shard_count=2)) as client,
+    ):
+        async with asyncio.timeout(20):
+            await client.wait_closed()
+        error = client.fatal_error
+        assert isinstance(error, ShardingRequiredError)
+
+        await client.reshard(error.recommended_shards)
+
+        assert client.is_ready
+        assert client.fatal_error is None
+        assert client.shard_ids == list(range(fits))
+        assert sorted(r.shard_id for r in emu.identify_log) == list(range(fits))
+
+
+async def test_a_4011_handler_reshards_a_client_whose_shards_all_failed() -> None:
+    the_world, limit, fits = crowded_world()
+    guilds = list(the_world.guilds)
+    options = {**EMULATOR_OPTIONS, "shards": fits, "max_concurrency": 4}
+    async with (
+        Emulator(the_world, max_guilds_per_shard=limit, **options) as emu,
+        running(make_client(emu, shard_count=2)) as client,
+    ):
+        calls: list[int | None] = []
+
+        @client.on(Disconnected)
+        async def on_disconnected(event: Disconnected) -> None:
+            if isinstance(event.error, ShardingRequiredError):
+                calls.append(event.error.recommended_shards)
+                await client.reshard(event.error.recommended_shards)
+
+        await until(lambda: len(calls) == 2)
+        await until(lambda: client.shard_count == fits and client.is_ready)
+
+        assert calls == [fits, fits]
+        assert client.fatal_error is None
+        assert sorted(r.shard_id for r in emu.identify_log) == list(range(fits))
+        assert {g.id for g in client.cache.guilds() if not g.unavailable} == set(guilds)
