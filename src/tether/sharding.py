@@ -363,6 +363,11 @@ class ShardedClient(Client):
         running = len(self._running_ids)
         return f"<ShardedClient state={self.state.value} shards={running}/{count}>"
 
+    async def __aenter__(self) -> ShardedClient:
+        """``async with ShardedClient(...) as client:`` starts it, and closes it."""
+        self.start()
+        return self
+
     # Shards
 
     @property

@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import stat
 from collections.abc import AsyncIterator, Collection
 from pathlib import Path
 from typing import Any
 
+import pytest
 from test_sharding_support import (
     WINDOW_S,
     Recorder,
@@ -34,8 +36,9 @@ from tether.sharding import ShardedClient
 
 
 async def test_a_restarted_process_resumes_every_shard_and_loses_no_event(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG, logger="tether")
     path = tmp_path / "sessions.json"
     async with sharded_emulator(4, max_concurrency=2) as emu:
         first = make_client(
@@ -71,6 +74,8 @@ async def test_a_restarted_process_resumes_every_shard_and_loses_no_event(
                 s.session_id for s in sessions
             }
         assert await JSONFileSessionStore(path).load() != {}
+        assert emu.token not in caplog.text
+        assert "resuming session" in caplog.text
 
 
 async def test_the_session_file_holds_sessions_and_never_the_token(
