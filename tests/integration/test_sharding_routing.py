@@ -47,6 +47,8 @@ async def test_every_guild_event_arrives_on_its_shard() -> None:
         # The handler's view of the dispatch names the same shard.
         creates = [i for i in recorder.dispatches if i.name == "MESSAGE_CREATE"]
         assert sorted(i.shard_id for i in creates) == sorted(seen.values())
+        # Each shard measures its own heartbeat round trip.
+        await until(lambda: all(i.latency is not None for i in client.shards.values()))
         # Each shard's cache part holds exactly its guilds.
         for session in emu.sessions():
             assert set(emu.world.guild_ids_for_shard(*session.shard or (0, 1))) == {
