@@ -56,6 +56,7 @@ from tether.errors import (
     HTTPError,
     InvalidTokenError,
     ShardingRequiredError,
+    TetherError,
     UnauthorizedError,
 )
 from tether.events import GuildLeave, GuildUnavailable, ReadyData
@@ -679,7 +680,7 @@ class ShardedClient(Client):
                 return await self._gateway_bot()
             except UnauthorizedError as exc:
                 raise InvalidTokenError(4004, "GET /gateway/bot answered 401") from exc
-            except (HTTPError, OSError, TimeoutError) as exc:
+            except (TetherError, OSError, TimeoutError) as exc:
                 delay = backoff.next_delay()
                 logger.warning(
                     "GET /gateway/bot failed (%s); retrying in %.1f s", exc, delay
