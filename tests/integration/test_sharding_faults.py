@@ -25,7 +25,7 @@ from tether import events as ev
 from tether.emulator import Emulator
 from tether.emulator.records import SessionState
 from tether.emulator.world import World
-from tether.errors import ShardingRequiredError
+from tether.errors import InvalidTokenError, ShardingRequiredError
 from tether.manager import Connected, Disconnected, ManagerState
 from tether.models import shard_for
 
@@ -199,3 +199,15 @@ async def test_a_4011_handler_reshards_a_client_whose_shards_all_failed() -> Non
         assert client.fatal_error is None
         assert sorted(r.shard_id for r in emu.identify_log) == list(range(fits))
         assert {g.id for g in client.cache.guilds() if not g.unavailable} == set(guilds)
+
+
+async def test_a_refused_token_stops_the_client_before_any_shard_starts() -> None:
+    async with sharded_emulator(2) as emu:
+        client = make_client(emu, token="MTE.refused.token-that-is-not-valid")
+        async with running(client):
+            async with asyncio.timeout(20):
+                await client.wait_closed()
+
+        assert isinstance(client.fatal_error, InvalidTokenError)
+        assert client.shard_ids == []
+        assert emu.connections() == []

@@ -64,7 +64,8 @@ def make_client(emu: Emulator, **options: Any) -> ShardedClient:
     options.setdefault("backoff", lambda: Backoff(base_s=0.05, cap_s=0.5))
     options.setdefault("attempt_timeout_s", 5.0)
     options.setdefault("io_thread", False)
-    return ShardedClient(emu.token, api_url=emu.api_url, **options)
+    token = options.pop("token", emu.token)
+    return ShardedClient(token, api_url=emu.api_url, **options)
 
 
 @contextlib.asynccontextmanager
