@@ -15,8 +15,9 @@ Inputs are verbs, each taking the current monotonic time ``now`` in seconds:
 drained: ``frames_to_send``, ``events`` and ``next_deadline``.
 
 One protocol object serves one shard for its whole life. The *session*
-(``session_id``, ``seq``, ``resume_url``) outlives connections; everything else
-is reset when a connection opens. The states of one connection::
+(``session_id``, ``seq``, ``resume_url``) outlives connections, and a session saved
+elsewhere can be handed in with ``restore_session`` between connections; everything
+else is reset when a connection opens. The states of one connection::
 
     DISCONNECTED --open--> AWAITING_HELLO --HELLO--> AWAITING_IDENTIFY
     AWAITING_IDENTIFY --send_identify--> IDENTIFYING --READY--> CONNECTED
