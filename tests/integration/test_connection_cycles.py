@@ -1,10 +1,12 @@
-"""Many drop/resume cycles leave no task and no file descriptor behind."""
+"""Many faults in a row: drop/resume cycles leave no task and no file descriptor
+behind, and a random mix of faults loses and duplicates nothing."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable
+import random
+from collections.abc import Awaitable, Callable
 
 import pytest
 from _connection_support import (  # noqa: F401 (fixtures)
@@ -19,7 +21,7 @@ from _connection_support import (  # noqa: F401 (fixtures)
 from tether import events as ev
 from tether.client import Client
 from tether.emulator import Emulator
-from tether.manager import ManagerState
+from tether.manager import Connected, ManagerState
 
 ClientFactory = Callable[..., Client]
 
@@ -79,3 +81,36 @@ async def test_drop_resume_cycles_leak_no_task_and_no_descriptor(
             await asyncio.sleep(0.05)
             now = await footprint(client)
     assert now == baseline
+
+
+async def test_random_faults_in_a_row_lose_and_duplicate_nothing(
+    gateway_emu: Emulator, client_factory: ClientFactory
+) -> None:
+    emu = gateway_emu
+    rng = random.Random(20261204)
+    client = client_factory(emu, compress="zstd-stream")
+    recorder = Recorder(client)
+    client.start()
+    await wait_ready(client, recorder, 1)
+
+    faults: dict[str, Callable[[], Awaitable[int]]] = {
+        "drop": emu.drop,
+        "op 7": emu.reconnect,
+        "zombie": emu.stop_acking,
+        "corrupt frame": emu.send_corrupt_frame,
+        "truncated frame": emu.send_truncated_frame,
+        "resumable close": lambda: emu.close(rng.choice([4000, 4001, 4002, 4008])),
+        "session-ending close": lambda: emu.close(rng.choice([1000, 4007, 4009])),
+    }
+    for _ in range(40):
+        name = rng.choice(sorted(faults))
+        connected = recorder.count(Connected)
+        assert await faults[name]() == 1, name
+        for i in range(rng.randint(0, 4)):
+            await emu.send_message(content=f"{name} {i}")
+        # One fault at a time: the next waits for this one's new session.
+        await until(lambda: recorder.count(Connected) > connected)  # noqa: B023
+        await emu.simulate("message", count=rng.randint(0, 30))
+
+    await assert_exactly_once(emu, recorder)
+    assert client.fatal_error is None
