@@ -429,3 +429,45 @@ async def test_token_is_never_logged_through_identify_and_resume(
     assert any("'op': 2" in r.getMessage() for r in payloads)
     assert any("'op': 6" in r.getMessage() for r in payloads)
     assert token_leaks(emu.token, caplog.records) == []
+
+
+async def test_failing_gateway_bot_is_an_ordinary_retryable_fault(
+    gateway_emu: Emulator,
+    client_factory: ClientFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    emu = gateway_emu
+    caplog.set_level(logging.INFO)
+    # The REST client retries a 503 three times: four fail the first attempt.
+    emu.rest_fault("gateway_bot", "503", count=4)
+    client, recorder = await started(emu, client_factory)
+    await chatter(emu)
+
+    await assert_exactly_once(emu, recorder)
+    assert recorder.of(Connected)[0].attempt == 2
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == []
+    assert any(
+        "GET /gateway/bot" in r.getMessage()
+        for r in caplog.records
+        if r.name == "tether.manager" and r.levelno == logging.WARNING
+    )
+
+
+async def test_gateway_bot_failing_on_a_refetch_keeps_the_cached_url(
+    gateway_emu: Emulator, client_factory: ClientFactory
+) -> None:
+    emu = gateway_emu
+    client, recorder = await started(emu, client_factory)
+    # Three failed connections make the client fetch the URL again; that
+    # fetch fails too, and the URL it had still works.
+    emu.refuse_connections(0.8)
+    emu.rest_fault("gateway_bot", "503", count=4)
+    assert await emu.drop() == 1
+    await wait_resumes(emu, 1)
+    await chatter(emu)
+
+    await assert_exactly_once(emu, recorder)
+    assert emu.counters.identifies == 1
+    statuses = [r.status for r in emu.rest_log if r.route == "get_gateway_bot"]
+    assert statuses == [200, 503, 503, 503, 503]

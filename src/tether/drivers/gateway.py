@@ -26,9 +26,11 @@ from tether.errors import (
     ConnectionClosedError,
     ConnectionFault,
     DecodeError,
+    FatalError,
     InvalidTokenError,
     PayloadTooLargeError,
     RemoteProtocolError,
+    TetherError,
     UnauthorizedError,
 )
 from tether.gateway.codec import Compression, Decoder, encode
@@ -186,17 +188,42 @@ class GatewayDriver:
             self._gateway_url is None
             or self._connect_failures >= REFETCH_AFTER_FAILURES
         ):
-            try:
-                self._gateway_url = await self._fetch_gateway_url()
-            except UnauthorizedError as exc:
-                # The token is wrong: no gateway would take it either (4004), and
-                # retrying would spin forever on the same answer.
-                raise InvalidTokenError(
-                    int(CloseCode.AUTHENTICATION_FAILED),
-                    "GET /gateway/bot refused the token with HTTP 401",
-                ) from exc
+            url = await self._fetch_gateway_url_once()
+            if url is not None:
+                self._gateway_url = url
             self._connect_failures = 0
+        assert self._gateway_url is not None
         return self.protocol.connect_url(self._gateway_url, compress=self.compress)
+
+    async def _fetch_gateway_url_once(self) -> str | None:
+        """Fetch the gateway URL; None when it failed but one is cached.
+
+        Raises:
+            InvalidTokenError: the token was refused.
+            ConnectionFault: the fetch failed and no URL is cached.
+        """
+        try:
+            return await self._fetch_gateway_url()
+        except UnauthorizedError as exc:
+            # The token is wrong: no gateway would take it either (4004), and
+            # retrying would spin forever on the same answer.
+            raise InvalidTokenError(
+                int(CloseCode.AUTHENTICATION_FAILED),
+                "GET /gateway/bot refused the token with HTTP 401",
+            ) from exc
+        except FatalError:
+            raise
+        except (TetherError, aiohttp.ClientError, OSError) as exc:
+            if self._gateway_url is None:
+                # A REST outage is an ordinary fault of this attempt.
+                raise ConnectionFault(
+                    f"could not get the gateway URL (GET /gateway/bot): {exc}"
+                ) from exc
+            self._log.warning(
+                "GET /gateway/bot failed (%s); using the gateway URL fetched before",
+                exc,
+            )
+            return None
 
     async def _connect(self, url: str) -> aiohttp.ClientWebSocketResponse:
         if self._session is None or self._session.closed:
