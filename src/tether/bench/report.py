@@ -91,14 +91,16 @@ def _startup(results: dict[str, Any]) -> list[str]:
     for guilds, members in sizes:
         per_lib: dict[str, dict[str, Summary]] = {}
         for lib in libs:
-            keys = {"lib": lib, "guilds": guilds}
+            keys = {"lib": lib, "guilds": guilds, "members": members}
             rss = summarize(records, "startup", "rss", **keys)
             base = empty[lib].median
             per_member = Summary(
                 [
                     (r["rss"] - base) / members
                     for r in _ok(records, "startup")
-                    if r["lib"] == lib and r["guilds"] == guilds and base is not None
+                    if r["lib"] == lib
+                    and (r["guilds"], r["members"]) == (guilds, members)
+                    and base is not None
                 ]
             )
             per_lib[lib] = {

@@ -313,8 +313,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--libs", nargs="+", choices=LIBRARIES, default=LIBRARIES)
     parser.add_argument("--only", nargs="+", choices=WORKLOADS, default=WORKLOADS)
+    parser.add_argument(
+        "--rewrite",
+        type=Path,
+        metavar="FOLDER",
+        help="only rewrite the report and plots of a run folder from its JSON",
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
+    if args.rewrite is not None:
+        folder = args.rewrite
+        report.write(orjson.loads((folder / "results.json").read_bytes()), folder)
+        print(f"report: {folder / 'report.md'}")
+        return 0
 
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
