@@ -509,6 +509,8 @@ def _plot(results: dict[str, Any], folder: Path) -> list[Path]:
         floor = _floor(results)
         labels: list[str] = []
         values: list[float] = []
+        colours: list[str] = []
+        palette = {"tether": "C0", "discord.py": "C1", "hikari": "C2", "floor": "C7"}
         for compress in (None, "zlib-stream", "zstd-stream"):
             for lib in _libraries(results):
                 cpu = summarize(
@@ -522,11 +524,13 @@ def _plot(results: dict[str, Any], folder: Path) -> list[Path]:
                 if cpu.median is not None:
                     labels.append(f"{lib}\n{compress or 'none'}")
                     values.append(cpu.median)
+                    colours.append(palette.get(lib, "C3"))
             if floor[compress].median is not None:
                 labels.append(f"floor\n{compress or 'none'}")
                 values.append(floor[compress].median or 0.0)
+                colours.append(palette["floor"])
         figure, axis = plt.subplots(figsize=(max(6, len(labels) * 1.1), 4.5))
-        axis.bar(range(len(values)), values)
+        axis.bar(range(len(values)), values, color=colours)
         axis.set_xticks(range(len(labels)), labels, fontsize=8)
         axis.set_ylabel("CPU µs per MESSAGE_CREATE")
         axis.set_title("Message flood: CPU per event (median)")

@@ -83,7 +83,7 @@ class Plan:
     churn_n: int = 10_000
     storm_drops: int = 100
     storm_rate_per_s: float = 200.0
-    storm_budget_s: float = 30.0
+    storm_budget_s: float = 90.0
     storm_heartbeat_s: float = 41.25
     cache_script: tuple[int, int] | None = (100, 20_000)
     timeout_s: float = 300.0
@@ -96,7 +96,7 @@ PLANS: Final[dict[str, Plan]] = {
         startup_sizes=((10, 100), (500, 100), (2500, 40), (2500, 100)),
         flood_n=50_000,
         churn_n=25_000,
-        storm_budget_s=120.0,
+        storm_budget_s=180.0,
         cache_script=(500, 100_000),
     ),
     "smoke": Plan(
