@@ -81,7 +81,12 @@ from tether.events import (
     VoiceStateUpdate,
 )
 from tether.gateway.intents import Intents
-from tether.identify import IdentifyQueue, LocalIdentifyQueue
+from tether.identify import (
+    IdentifyQueue,
+    LimitedIdentifyQueue,
+    LocalIdentifyQueue,
+    SessionStartLimitError,
+)
 from tether.manager import (
     Backoff,
     Connected,
@@ -91,6 +96,13 @@ from tether.manager import (
 )
 from tether.rest import File, GatewayBot, RESTClient, SessionStartLimit
 from tether.rpc import RPCClient
+from tether.sessions import (
+    JSONFileSessionStore,
+    MemorySessionStore,
+    SessionStore,
+    StoredSession,
+)
+from tether.sharding import ShardedClient, ShardInfo
 
 __version__ = "0.1.0"
 
@@ -134,6 +146,8 @@ __all__ = [
     "InvalidIntentsError",
     "InvalidShardError",
     "InvalidTokenError",
+    "JSONFileSessionStore",
+    "LimitedIdentifyQueue",
     "LocalIdentifyQueue",
     "ManagerState",
     "MemberAdd",
@@ -141,6 +155,7 @@ __all__ = [
     "MemberRemove",
     "MemberUpdate",
     "MembersChunk",
+    "MemorySessionStore",
     "MessageBulkDelete",
     "MessageCreate",
     "MessageDelete",
@@ -162,7 +177,12 @@ __all__ = [
     "RoleUpdate",
     "ServerError",
     "SessionStartLimit",
+    "SessionStartLimitError",
+    "SessionStore",
+    "ShardInfo",
+    "ShardedClient",
     "ShardingRequiredError",
+    "StoredSession",
     "Subscription",
     "TetherError",
     "ThreadCreate",

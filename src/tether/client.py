@@ -48,6 +48,7 @@ from tether.gateway.protocol import (
     Dispatch,
     GatewayProtocol,
     IdentifyParams,
+    default_properties,
 )
 from tether.identify import IdentifyQueue, LocalIdentifyQueue
 from tether.manager import (
@@ -241,6 +242,8 @@ class Client:
         self._shards: dict[int, _Shard] = {}
         # Set on the I/O loop by stop(): commands waiting for a session give up.
         self._io_stopping = False
+        # Counts start()s on the I/O side, so a watcher of an older run stays quiet.
+        self._io_generation = 0
         self._io_rest: RESTClient | None = None
 
         # User-loop state: the session's view, per shard.
@@ -569,20 +572,44 @@ class Client:
 
     # The I/O side
 
-    def _make_shard(self, shard_id: int) -> _Shard:
-        protocol = GatewayProtocol(
+    def _make_protocol(self, shard_id: int) -> GatewayProtocol:
+        """Build a shard's protocol state machine (a hook for subclasses)."""
+        return GatewayProtocol(
             IdentifyParams(
                 token=self._token,
                 intents=int(self.intents),
-                properties={"os": "linux", "browser": "tether", "device": "tether"},
+                properties=default_properties(),
                 shard=self._shard_tuple(shard_id),
                 presence=self.presence,
                 large_threshold=self.large_threshold,
             ),
             rng=random.Random(),
         )
+
+    def _make_driver(
+        self,
+        shard_id: int,
+        protocol: GatewayProtocol,
+        on_dispatch: Callable[[Dispatch], None],
+    ) -> GatewayDriver:
+        """Build a shard's gateway driver (a hook for subclasses)."""
+        return GatewayDriver(
+            protocol,
+            fetch_gateway_url=self._fetch_gateway_url,
+            on_dispatch=on_dispatch,
+            identify_queue=self._identify_queue,
+            shard_id=shard_id,
+            compress=self.compress,
+            max_message_size=self.max_message_size,
+        )
+
+    def _on_io_event(self, shard_id: int, event: Event) -> None:
+        """See a shard's Connected/Disconnected on the I/O loop (a subclass hook)."""
+
+    def _make_shard(self, shard_id: int) -> _Shard:
         inbox = self._inbox
         assert inbox is not None
+        protocol = self._make_protocol(shard_id)
 
         def on_dispatch(dispatch: Dispatch) -> None:
             inbox.put((shard_id, dispatch))
@@ -594,23 +621,17 @@ class Client:
                 session_up.set()
             elif isinstance(event, Disconnected):
                 session_up.clear()
+            self._on_io_event(shard_id, event)
             inbox.put((shard_id, event))
 
-        driver = GatewayDriver(
-            protocol,
-            fetch_gateway_url=self._fetch_gateway_url,
-            on_dispatch=on_dispatch,
-            identify_queue=self._identify_queue,
-            shard_id=shard_id,
-            compress=self.compress,
-            max_message_size=self.max_message_size,
-        )
+        driver = self._make_driver(shard_id, protocol, on_dispatch)
+        sharded = self._shard_spec is not None or len(self.shard_ids) > 1
         manager = ConnectionManager(
             driver,
             on_event=on_event,
             attempt_timeout_s=self.attempt_timeout_s,
             backoff=self._backoff_factory() if self._backoff_factory else None,
-            shard_id=shard_id if self._shard_spec is not None else None,
+            shard_id=shard_id if sharded else None,
             name=f"shard {shard_id}",
         )
         return _Shard(shard_id, protocol, driver, manager, session_up)
@@ -640,12 +661,15 @@ class Client:
             self._lag_task = asyncio.get_running_loop().create_task(
                 self._lag_monitor.run()
             )
+        self._io_generation += 1
         asyncio.get_running_loop().create_task(self._watch_closed())
 
     async def _watch_closed(self) -> None:
+        generation = self._io_generation
         managers = [s.manager for s in self._shards.values()]
         await asyncio.gather(*(m.wait_closed() for m in managers))
-        if any(m.is_running for m in managers):
+        if any(m.is_running for m in managers) or generation != self._io_generation:
+            # A start() came after this run's stop(): its own watcher reports.
             return
         fatal = next((m.fatal_error for m in managers if m.fatal_error), None)
         self._wake_commands()

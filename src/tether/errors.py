@@ -20,6 +20,8 @@ Every exception tether raises on purpose derives from :class:`TetherError`::
     │       ├── InvalidApiVersionError     4012
     │       ├── InvalidIntentsError        4013
     │       └── DisallowedIntentsError     4014 (names the privileged intents)
+    │   (also tether.identify.SessionStartLimitError: no session start left today,
+    │    and tether.rpc.errors.RPCFatalCloseError for the desktop app's closes)
     ├── ClientStateError              an API used in a state that does not allow it
     └── HTTPError                     a REST answer that is not a success
         ├── UnauthorizedError         401

@@ -38,7 +38,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass
@@ -48,7 +47,7 @@ from tether._event import Event
 from tether._ready import ReadyOutcome
 from tether._secret import Token
 from tether.cache import Cache, CacheConfig
-from tether.client import Client, _Closed, _Shard, _StateChange
+from tether.client import Client, _Closed, _StateChange
 from tether.drivers.gateway import GatewayDriver
 from tether.errors import (
     ClientStateError,
@@ -63,8 +62,6 @@ from tether.events import GuildLeave, GuildUnavailable, ReadyData
 from tether.gateway.protocol import (
     Dispatch,
     GatewayProtocol,
-    IdentifyParams,
-    default_properties,
 )
 from tether.identify import (
     IDENTIFY_WINDOW_S,
@@ -80,7 +77,6 @@ from tether.manager import (
     Attempt,
     Backoff,
     Connected,
-    ConnectionManager,
     Disconnected,
     ManagerState,
     Retry,
@@ -687,42 +683,21 @@ class ShardedClient(Client):
                 )
                 await asyncio.sleep(delay)
 
-    def _make_shard(self, shard_id: int) -> _Shard:
-        protocol = GatewayProtocol(
-            IdentifyParams(
-                token=self._token,
-                intents=int(self.intents),
-                properties=default_properties(),
-                shard=self._shard_tuple(shard_id),
-                presence=self.presence,
-                large_threshold=self.large_threshold,
-            ),
-            rng=random.Random(),
-        )
+    def _make_protocol(self, shard_id: int) -> GatewayProtocol:
+        protocol = super()._make_protocol(shard_id)
         stored = self._to_restore.pop(shard_id, None)
         if stored is not None:
             protocol.restore_session(stored.session_id, stored.seq, stored.resume_url)
             self._post(shard_id, _Restored(stored.session_id))
+        return protocol
 
-        inbox = self._inbox
-        assert inbox is not None
-
-        def on_dispatch(dispatch: Dispatch) -> None:
-            inbox.put((shard_id, dispatch))
-
-        session_up = asyncio.Event()
-
-        def on_event(event: Event) -> None:
-            if isinstance(event, Connected):
-                session_up.set()
-                self._release_order(shard_id)
-            elif isinstance(event, Disconnected):
-                session_up.clear()
-                if not event.will_reconnect:
-                    self._release_order(shard_id)
-            inbox.put((shard_id, event))
-
-        driver = _ShardDriver(
+    def _make_driver(
+        self,
+        shard_id: int,
+        protocol: GatewayProtocol,
+        on_dispatch: Callable[[Dispatch], None],
+    ) -> GatewayDriver:
+        return _ShardDriver(
             protocol,
             recommend_shards=self._recommended_shards,
             fetch_gateway_url=self._fetch_gateway_url,
@@ -737,15 +712,12 @@ class ShardedClient(Client):
             compress=self.compress,
             max_message_size=self.max_message_size,
         )
-        manager = ConnectionManager(
-            driver,
-            on_event=on_event,
-            attempt_timeout_s=self.attempt_timeout_s,
-            backoff=self._backoff_factory() if self._backoff_factory else None,
-            shard_id=shard_id,
-            name=f"shard {shard_id}",
-        )
-        return _Shard(shard_id, protocol, driver, manager, session_up)
+
+    def _on_io_event(self, shard_id: int, event: Event) -> None:
+        if isinstance(event, Connected) or (
+            isinstance(event, Disconnected) and not event.will_reconnect
+        ):
+            self._release_order(shard_id)
 
     # The I/O side: GET /gateway/bot
 

@@ -23,6 +23,9 @@ EXPECTED = {
     "Subscription", "TetherError", "ThreadCreate", "ThreadDelete", "ThreadListSync",
     "ThreadUpdate", "Token", "TypingStart", "UnauthorizedError", "UserUpdate",
     "VoiceServerUpdate", "VoiceStateUpdate", "__version__", "current_dispatch",
+    "JSONFileSessionStore", "LimitedIdentifyQueue", "MemorySessionStore",
+    "SessionStartLimitError", "SessionStore", "ShardInfo", "ShardedClient",
+    "StoredSession",
 }  # fmt: skip
 
 
