@@ -378,13 +378,15 @@ class GatewayDriver:
 
     async def _identify(self, attempt: Attempt) -> None:
         async with attempt.waiting(), self._identify_queue.turn(self.shard_id):
-            if self._ws is None or self._ws.closed:
+            # While this waited, the connection may have ended or the protocol
+            # asked to close it (zombie, op 7): then there is nothing to send.
+            closing = self.protocol.state is not ConnectionState.AWAITING_IDENTIFY
+            if self._ws is None or self._ws.closed or closing:
                 return
             self.protocol.send_identify(self._clock())
             self._wake_writer.set()
             # The turn is used once the frame is out: wait for the writer to send it.
             await asyncio.sleep(0)
-        self._log.info("identifying")
 
     # Ending
 
