@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 from _connection_support import (  # noqa: F401 (fixtures)
@@ -273,3 +274,39 @@ async def test_start_right_after_stop_reconnects(
 
     await assert_exactly_once(emu, recorder)
     assert client.state is ManagerState.CONNECTED
+
+
+async def test_stop_while_waiting_for_ready(
+    gateway_emu: Emulator,
+    client_factory: ClientFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    emu = gateway_emu
+    gateway = emu._gateway
+    identify = gateway._identify
+    swallowed = 0
+
+    def swallow_first(connection: Any, d: Any, now: float) -> None:
+        # The emulator has no fault that leaves an IDENTIFY unanswered.
+        nonlocal swallowed
+        if swallowed == 0:
+            swallowed += 1
+            return
+        identify(connection, d, now)
+
+    monkeypatch.setattr(gateway, "_identify", swallow_first)
+    client = client_factory(emu)
+    recorder = Recorder(client)
+    client.start()
+    await until(lambda: swallowed == 1)
+    await stopped(client)
+
+    (connection,) = emu.connections()
+    assert connection.client_close_code == 1000
+    assert recorder.count(Connected) == 0
+
+    client.start()
+    await wait_ready(client, recorder, 1)
+    await emu.send_message(content="hello")
+    await assert_exactly_once(emu, recorder)
+    assert emu.counters.identifies == 1
