@@ -340,10 +340,27 @@ class Client:
             done.set_result(None)
             return done
         self._running = False
-        stopping = self._io.submit(self._stop_on_io())
+        stopped: asyncio.Future[None] = loop.create_future()
+
+        def settle(io_done: asyncio.Future[None]) -> None:
+            # The state arrives through the inbox later; once the I/O side is
+            # down, and unless start() came meanwhile, the answer is known now.
+            if not self._running:
+                for shard_id in self._states:
+                    self._states[shard_id] = ManagerState.DISCONNECTED
+            if stopped.done():
+                return
+            if io_done.cancelled():
+                stopped.cancel()
+            elif (error := io_done.exception()) is not None:
+                stopped.set_exception(error)
+            else:
+                stopped.set_result(None)
+
+        self._io.submit(self._stop_on_io()).add_done_callback(settle)
         # Callers may drop the future (a signal handler does): keep it referenced.
-        self._stopping = stopping
-        return stopping
+        self._stopping = stopped
+        return stopped
 
     async def wait_closed(self) -> None:
         """Wait until the client has stopped (``stop()`` or a fatal error)."""
@@ -734,9 +751,12 @@ class Client:
     def _handle_dispatch(self, shard_id: int, dispatch: Dispatch) -> None:
         name = dispatch.name
         data = dispatch.data
-        token = _current.set(
-            DispatchInfo(shard_id, self._session_ids.get(shard_id), dispatch.seq, name)
-        )
+        session_id = self._session_ids.get(shard_id)
+        if name == "READY" and isinstance(data, dict):
+            # READY opens a new session: what it leads to belongs to that one.
+            new_id = data.get("session_id")
+            session_id = new_id if isinstance(new_id, str) else session_id
+        token = _current.set(DispatchInfo(shard_id, session_id, dispatch.seq, name))
         try:
             if name == "READY":
                 self._on_ready(shard_id, dispatch)

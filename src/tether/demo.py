@@ -366,6 +366,9 @@ class Demo:
                 default=0,
             )
             for record in session.dispatches:
+                if not record.replayable:
+                    # RESUMED and fault payloads belong to one connection only.
+                    continue
                 key = (session.session_id, record.seq)
                 if session.state.value != "active" and record.seq > last_delivered:
                     # The server ended this session after sending this dispatch

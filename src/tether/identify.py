@@ -36,6 +36,7 @@ __all__ = [
     "LimitedIdentifyQueue",
     "LocalIdentifyQueue",
     "SessionStartLimitError",
+    "TurnNotUsed",
     "identify_bucket",
 ]
 
@@ -88,13 +89,23 @@ class SessionStartLimitError(FatalError):
         self.reset_after_s = reset_after_s
 
 
+class TurnNotUsed(Exception):
+    """Raised inside a turn's block to give the turn back: nothing was sent.
+
+    A queue that sees it neither counts a session start nor delays the bucket's
+    next turn, and does not let it propagate.
+    """
+
+
 class IdentifyQueue(Protocol):
     """Hands out identify turns. ``async with queue.turn(shard_id):`` then IDENTIFY."""
 
     def turn(self, shard_id: int) -> contextlib.AbstractAsyncContextManager[None]:
         """Wait for the shard's turn; the turn is used once the block exits.
 
-        The IDENTIFY frame must be sent inside the block.
+        The IDENTIFY frame must be sent inside the block. Raise
+        :class:`TurnNotUsed` inside it when nothing was sent after all (the
+        connection ended while the shard waited).
 
         Raises:
             SessionStartLimitError: (queues that track the daily limit) no session
@@ -213,11 +224,18 @@ class LocalIdentifyQueue:
             self._check_limit(shard_id)
             if self._remaining is not None:
                 self._remaining -= 1
-            self.history.append((self._clock(), shard_id))
             try:
                 yield
-            finally:
+            except TurnNotUsed:
+                if self._remaining is not None:
+                    self._remaining += 1
+                return
+            except BaseException:
+                # Unknown whether IDENTIFY went out: count the turn as used.
                 self._last[bucket] = self._clock()
+                raise
+            self.history.append((self._clock(), shard_id))
+            self._last[bucket] = self._clock()
 
     def _refill(self) -> None:
         if self._refills_at is not None and self._clock() >= self._refills_at:

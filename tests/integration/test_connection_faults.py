@@ -293,13 +293,6 @@ async def test_restart_with_downtime(client_factory: ClientFactory) -> None:
         await until(lambda: client.is_ready)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="emulator bug: a RESUME replays the RESUMED dispatch of an earlier "
-    "connection; the client takes it for the handshake's end and then ignores "
-    "the real RESUMED, whose seq never reaches the handlers",
-)
 async def test_drop_before_resumed_arrives_resumes_again(
     gateway_emu: Emulator,
     client_factory: ClientFactory,

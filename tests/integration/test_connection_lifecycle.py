@@ -54,12 +54,6 @@ async def stopped(client: Client) -> None:
     await until(lambda: client.state is ManagerState.DISCONNECTED)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Client.stop() of a client not yet connected resolves before "
-    "Client.state is DISCONNECTED: the state is posted through the inbox by "
-    "_watch_closed only after the manager's stop future resolved",
-)
 async def test_state_is_disconnected_once_stop_returns(
     gateway_emu: Emulator, client_factory: ClientFactory
 ) -> None:

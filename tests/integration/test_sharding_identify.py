@@ -19,7 +19,7 @@ from test_sharding_support import (
     until,
 )
 
-from tether.identify import LocalIdentifyQueue, SessionStartLimitError
+from tether.identify import LocalIdentifyQueue, SessionStartLimitError, TurnNotUsed
 from tether.manager import ManagerState
 from tether.rest.gateway import SessionStartLimit
 
@@ -131,6 +131,22 @@ async def test_the_queue_counts_session_starts_and_refills() -> None:
     assert refused.value.reset_after_s == pytest.approx(60.0)
     assert queue.session_starts_remaining == 2
     assert [shard for _, shard in queue.history] == [0, 1, 2]
+
+
+async def test_a_turn_given_back_costs_no_start_and_no_wait() -> None:
+    now = [100.0]
+    queue = LocalIdentifyQueue(window_s=5.0, clock=lambda: now[0])
+    queue.update_limits(
+        SessionStartLimit(total=3, remaining=2, reset_after_s=60.0, max_concurrency=1)
+    )
+
+    async with queue.turn(0):
+        raise TurnNotUsed
+    async with asyncio.timeout(1.0), queue.turn(0):
+        pass
+
+    assert queue.session_starts_remaining == 1
+    assert [shard for _, shard in queue.history] == [0]
 
 
 async def test_the_queue_keeps_a_reserve_of_session_starts() -> None:

@@ -44,7 +44,7 @@ from tether.gateway.protocol import (
     IdentifyRequired,
     SessionReady,
 )
-from tether.identify import IdentifyQueue, LocalIdentifyQueue
+from tether.identify import IdentifyQueue, LocalIdentifyQueue, TurnNotUsed
 from tether.manager import RESUMABLE_CLOSE_CODE, Attempt, Retry
 
 __all__ = ["GatewayDriver"]
@@ -125,6 +125,8 @@ class GatewayDriver:
         ws = await self._connect(url)
         self._ws = ws
         self._close_request = None
+        # The last connection's round trip says nothing about this one.
+        self.latency = None
         self._wake_writer = asyncio.Event()
         decoder = Decoder(self.compress, max_size=self.max_message_size)
         self.protocol.connection_opened(self._clock())
@@ -377,16 +379,21 @@ class GatewayDriver:
                 self._close_request = event
 
     async def _identify(self, attempt: Attempt) -> None:
-        async with attempt.waiting(), self._identify_queue.turn(self.shard_id):
-            # While this waited, the connection may have ended or the protocol
-            # asked to close it (zombie, op 7): then there is nothing to send.
-            closing = self.protocol.state is not ConnectionState.AWAITING_IDENTIFY
-            if self._ws is None or self._ws.closed or closing:
-                return
-            self.protocol.send_identify(self._clock())
-            self._wake_writer.set()
-            # The turn is used once the frame is out: wait for the writer to send it.
-            await asyncio.sleep(0)
+        with contextlib.suppress(TurnNotUsed):
+            async with attempt.waiting(), self._identify_queue.turn(self.shard_id):
+                await self._send_identify()
+
+    async def _send_identify(self) -> None:
+        # While this waited, the connection may have ended or the protocol asked
+        # to close it (zombie, op 7): then nothing is sent and the turn is given
+        # back.
+        closing = self.protocol.state is not ConnectionState.AWAITING_IDENTIFY
+        if self._ws is None or self._ws.closed or closing:
+            raise TurnNotUsed
+        self.protocol.send_identify(self._clock())
+        self._wake_writer.set()
+        # The turn is used once the frame is out: wait for the writer to send it.
+        await asyncio.sleep(0)
 
     # Ending
 

@@ -744,7 +744,9 @@ class Gateway:
             if record.seq > seq:
                 connection.queue_dispatch(record)
                 replayed += 1
-        self.dispatch_to(session, "RESUMED", {"_trace": _TRACE})
+        # RESUMED ends this connection's replay; it belongs to the connection and
+        # is never replayed on a later one (which gets its own RESUMED).
+        self.dispatch_to(session, "RESUMED", {"_trace": _TRACE}, replayable=False)
         logger.info(
             "session %s resumed on connection %d from seq %d (%d replayed)",
             session.session_id,

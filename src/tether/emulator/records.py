@@ -75,8 +75,9 @@ class DispatchRecord:
         name: the ``t`` value (``READY``, ``GUILD_CREATE``, ...).
         data: the ``d`` value, as sent.
         time: when the seq was assigned.
-        replayable: ``False`` for fault payloads (oversized frames, bombs) that a
-            RESUME does not replay.
+        replayable: ``False`` for what a RESUME does not replay: fault payloads
+            (oversized frames, bombs) and RESUMED, which belongs to the connection
+            that sent it.
     """
 
     seq: int
