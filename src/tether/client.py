@@ -52,6 +52,7 @@ from tether.gateway.protocol import (
 )
 from tether.identify import IdentifyQueue, LocalIdentifyQueue
 from tether.manager import (
+    STOP_CLOSE_CODE,
     Backoff,
     Connected,
     ConnectionManager,
@@ -242,6 +243,8 @@ class Client:
         self._shards: dict[int, _Shard] = {}
         # Set on the I/O loop by stop(): commands waiting for a session give up.
         self._io_stopping = False
+        # The close code of stop(): 1000 ends the sessions on Discord's side.
+        self._stop_close_code = STOP_CLOSE_CODE
         # Counts start()s on the I/O side, so a watcher of an older run stays quiet.
         self._io_generation = 0
         self._io_rest: RESTClient | None = None
@@ -702,7 +705,8 @@ class Client:
     async def _stop_on_io(self) -> None:
         self._io_stopping = True
         self._wake_commands()
-        futures = [s.manager.stop() for s in self._shards.values()]
+        code = self._stop_close_code
+        futures = [s.manager.stop(code=code) for s in self._shards.values()]
         if futures:
             await asyncio.gather(*futures)
 

@@ -283,6 +283,8 @@ class ConnectionManager:
         # Futures returned by stop() that resolve once the teardown is complete.
         self._stop_waiters: list[asyncio.Future[None]] = []
         self._stop_pending = False
+        # The close code of the stop asked for.
+        self._stop_code = STOP_CLOSE_CODE
         # The supervisor task, alive from start() until the manager is stopped.
         self._task: asyncio.Task[None] | None = None
         # Set to make the supervisor re-check its inputs (stop, deadline changes).
@@ -322,17 +324,22 @@ class ConnectionManager:
         self._closed_event = asyncio.Event()
         self._task = loop.create_task(self._supervise(), name=f"tether:{self._name}")
 
-    def stop(self) -> asyncio.Future[None]:
+    def stop(self, *, code: int = STOP_CLOSE_CODE) -> asyncio.Future[None]:
         """Ask for the connection to end; returns at once.
 
-        The connection is closed with code 1000, which ends the session on the
-        server. Await the returned future to wait until it is fully torn down.
+        Args:
+            code: the close code. The default, 1000, ends the session on the
+                server; a 4000-range code keeps it resumable (for a process that
+                saves its session and resumes it after a restart).
+
+        Await the returned future to wait until it is fully torn down.
         """
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
         if not self.is_running:
             waiter.set_result(None)
             return waiter
+        self._stop_code = code
         self._wanted = False
         self._stop_pending = True
         self._stop_waiters.append(waiter)
@@ -403,7 +410,7 @@ class ConnectionManager:
                 if self._stop_pending:
                     stopped = True
                     self._set_state(ManagerState.DISCONNECTING)
-                    await self._close_attempt(task, STOP_CLOSE_CODE)
+                    await self._close_attempt(task, self._stop_code)
                     break
                 if not attempt.is_established and not attempt.is_waiting:
                     remaining = attempt.deadline - loop.time()

@@ -187,8 +187,8 @@ class _ShardCache(Cache):
 class _ShardDriver(GatewayDriver):
     """The gateway driver of one shard of a :class:`ShardedClient`.
 
-    Adds three things: a stop that keeps the session resumable, a refusal by the
-    identify queue that ends the shard, and the shard count to use on 4011.
+    Adds two things: a refusal by the identify queue that ends the shard, and the
+    shard count to use on 4011.
     """
 
     def __init__(
@@ -199,8 +199,6 @@ class _ShardDriver(GatewayDriver):
         **options: Any,
     ) -> None:
         super().__init__(protocol, **options)
-        #: Close with a resumable code when the manager stops the connection.
-        self.keep_session = False
         self._recommend_shards = recommend_shards
         # Why the identify queue refused this shard, during an attempt.
         self._refusal: FatalError | None = None
@@ -225,12 +223,6 @@ class _ShardDriver(GatewayDriver):
         if self._refusal is not None:
             raise self._refusal
         return retry
-
-    async def close(self, code: int) -> None:
-        # Discord ends the session on 1000, so a stop that keeps it uses 4000.
-        if code == STOP_CLOSE_CODE and self.keep_session:
-            code = RESUMABLE_CLOSE_CODE
-        await super().close(code)
 
     async def _with_recommendation(
         self, exc: ShardingRequiredError
@@ -815,9 +807,6 @@ class ShardedClient(Client):
             # Until the new shards start, the watcher must not report a close.
             self._begin_change()
         shards = [self._shards.pop(i) for i in shard_ids if i in self._shards]
-        for shard in shards:
-            if isinstance(shard.driver, _ShardDriver):
-                shard.driver.keep_session = False
         if shards:
             await asyncio.gather(*(shard.manager.stop() for shard in shards))
         for shard in shards:
@@ -879,9 +868,9 @@ class ShardedClient(Client):
             self._post(-1, _Closed(None))
             return
         keep = self._keep_on_stop
-        for shard in self._shards.values():
-            if isinstance(shard.driver, _ShardDriver):
-                shard.driver.keep_session = keep
+        # Discord ends a session closed with 1000; one to be resumed by the next
+        # process closes with 4000.
+        self._stop_close_code = RESUMABLE_CLOSE_CODE if keep else STOP_CLOSE_CODE
         await super()._stop_on_io()
         if keep:
             await self._save_sessions()

@@ -405,3 +405,15 @@ async def test_many_drop_cycles_leave_no_tasks_behind() -> None:
     await manager.stop()
 
     assert len(asyncio.all_tasks()) == before
+
+
+async def test_stop_can_keep_the_session_with_a_resumable_code() -> None:
+    driver = ScriptedDriver(connect_and_hold)
+    rec = Recorder()
+    manager = make(driver, rec)
+    manager.start()
+    await rec.wait_for(Connected)
+
+    await manager.stop(code=4000)
+
+    assert driver.closes == [4000]
