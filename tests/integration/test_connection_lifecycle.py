@@ -24,6 +24,7 @@ from tether import events as ev
 from tether.client import Client
 from tether.emulator import Emulator
 from tether.emulator.records import SessionState
+from tether.identify import SessionStartLimitError
 from tether.manager import Backoff, Connected, Disconnected, ManagerState
 
 ClientFactory = Callable[..., Client]
@@ -304,3 +305,33 @@ async def test_stop_while_waiting_for_ready(
     await emu.send_message(content="hello")
     await assert_exactly_once(emu, recorder)
     assert emu.counters.identifies == 1
+
+
+class RefusingIdentifyQueue:
+    """An identify queue that refuses every turn with ``error``."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.asked = 0
+
+    @contextlib.asynccontextmanager
+    async def turn(self, shard_id: int) -> AsyncIterator[None]:
+        self.asked += 1
+        raise self.error
+        yield  # pragma: no cover
+
+
+async def test_a_fatal_refusal_by_the_identify_queue_stops_the_client_at_once(
+    gateway_emu: Emulator, client_factory: ClientFactory
+) -> None:
+    refusal = SessionStartLimitError(0, remaining=0, total=1000, reset_after_s=60.0)
+    queue = RefusingIdentifyQueue(refusal)
+    client = client_factory(gateway_emu, identify_queue=queue, attempt_timeout_s=60)
+
+    client.start()
+    async with asyncio.timeout(WAIT_S):
+        await client.wait_closed()
+
+    assert client.fatal_error is refusal
+    assert queue.asked == 1
+    assert gateway_emu.counters.identifies == 0

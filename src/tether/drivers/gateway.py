@@ -113,6 +113,8 @@ class GatewayDriver:
         self._wake_writer = asyncio.Event()
         self._close_request: CloseRequested | None = None
         self._identify_task: asyncio.Task[None] | None = None
+        # What ended the identify turn, when it failed.
+        self._identify_error: Exception | None = None
 
     def __repr__(self) -> str:
         return f"<GatewayDriver shard={self.shard_id}>"
@@ -132,8 +134,12 @@ class GatewayDriver:
         self.protocol.connection_opened(self._clock())
         writer = asyncio.create_task(self._write_loop(ws, attempt))
         ended: tuple[int | None, str] | None = None
+        self._identify_error = None
         try:
             ended = await self._read_loop(ws, decoder, attempt)
+            if self._identify_error is not None:
+                ended = None
+                raise self._identify_error
             if self._close_request is not None:
                 await self._let_writer_close(writer)
         finally:
@@ -379,9 +385,16 @@ class GatewayDriver:
                 self._close_request = event
 
     async def _identify(self, attempt: Attempt) -> None:
-        with contextlib.suppress(TurnNotUsed):
-            async with attempt.waiting(), self._identify_queue.turn(self.shard_id):
-                await self._send_identify()
+        try:
+            with contextlib.suppress(TurnNotUsed):
+                async with attempt.waiting(), self._identify_queue.turn(self.shard_id):
+                    await self._send_identify()
+        except Exception as exc:
+            # The queue refused (a spent daily limit) or failed: the attempt ends
+            # with its error instead of waiting for its timeout.
+            self._identify_error = exc
+            if self._ws is not None:
+                self._drop(self._ws)
 
     async def _send_identify(self) -> None:
         # While this waited, the connection may have ended or the protocol asked
