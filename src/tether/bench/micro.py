@@ -14,6 +14,7 @@ import gc
 import importlib
 import json
 import logging
+import statistics
 import sys
 import time
 import tracemalloc
@@ -99,30 +100,43 @@ async def _run_client(library: str, url: str, n: int) -> dict[str, Any]:
     return result
 
 
-async def run_websocket_libraries(payloads: list[bytes]) -> dict[str, Any]:
+async def run_websocket_libraries(
+    payloads: list[bytes], rounds: int = 5
+) -> dict[str, Any]:
     """CPU per frame for each websocket client reading the same frames.
 
     Args:
         payloads: the uncompressed frames, sent back to back by a local server.
+        rounds: runs per library, interleaved; the medians are reported.
 
     Returns:
         ``{library: {"cpu_us": ..., "frames_per_s": ...}}`` and ``"missing"``.
     """
     result: dict[str, Any] = {"missing": []}
     n = len(payloads)
+    present = []
     for library in WEBSOCKET_LIBRARIES:
         module = "websockets.asyncio.client" if library == "websockets" else library
-        if not _has(module):
+        if _has(module):
+            present.append(library)
+        else:
             result["missing"].append(library)
-            continue
-        runner, url = await _serve_frames(payloads)
-        try:
-            measured = await _run_client(library, url, n)
-        finally:
-            await runner.cleanup()
+    cpu: dict[str, list[float]] = {library: [] for library in present}
+    rate: dict[str, list[float]] = {library: [] for library in present}
+    for _ in range(rounds):
+        for library in present:
+            runner, url = await _serve_frames(payloads)
+            try:
+                measured = await _run_client(library, url, n)
+            finally:
+                await runner.cleanup()
+            cpu[library].append(measured["cpu_s"] / n * 1e6)
+            if measured["wall_s"]:
+                rate[library].append(n / measured["wall_s"])
+    for library in present:
         result[library] = {
-            "cpu_us": measured["cpu_s"] / n * 1e6,
-            "frames_per_s": n / measured["wall_s"] if measured["wall_s"] else None,
+            "cpu_us": statistics.median(cpu[library]),
+            "frames_per_s": statistics.median(rate[library]) if rate[library] else None,
         }
     return result
 
