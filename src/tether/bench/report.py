@@ -410,7 +410,8 @@ def _micro(results: dict[str, Any]) -> list[str]:
         lines += [
             "## Profile of tether on the flood",
             "",
-            "cProfile, zlib-stream, io_thread=False (one thread), per event.",
+            "cProfile, zlib-stream, io_thread=False (one thread), per event; wall"
+            " time, so the epoll row is time spent waiting for frames.",
             "",
             *_table(["function", "calls / event", "own µs", "cumulative µs"], rows),
             "",

@@ -13,6 +13,7 @@ import logging
 import os
 import pstats
 import random
+import re
 import time
 import zlib
 from collections.abc import Iterator
@@ -302,7 +303,7 @@ def read_profile(path: Path, n: int, top: int = 20) -> list[dict[str, Any]]:
         # The harness's own snapshots, not the library's work.
         if name == "<built-in method gc.collect>" or file.endswith("_child.py"):
             continue
-        short = file.split("site-packages/")[-1].split("src/")[-1]
+        short = re.split(r"site-packages/|/src/|/lib/python3\.\d+/", file)[-1]
         rows.append(
             {
                 "function": f"{short}:{line} {name}",
