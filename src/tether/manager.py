@@ -71,6 +71,9 @@ logger = logging.getLogger(__name__)
 
 #: Close code for a stop asked for by the user: the session ends on the server too.
 STOP_CLOSE_CODE: Final = 1000
+#: How long an established connection must have lived for its loss to be retried
+#: at once.
+HEALTHY_AFTER_S: Final = 1.0
 #: Close code for every other close: Discord drops the session on 1000/1001, so a
 #: close meant to resume uses a 4000-range code.
 RESUMABLE_CLOSE_CODE: Final = 4000
@@ -198,7 +201,14 @@ class ManagerStats:
 class Attempt:
     """One try by the manager to get a session going; handed to :meth:`Driver.run`."""
 
-    __slots__ = ("_manager", "_waiting", "deadline", "is_established", "number")
+    __slots__ = (
+        "_manager",
+        "_waiting",
+        "deadline",
+        "established_at",
+        "is_established",
+        "number",
+    )
 
     def __init__(self, manager: ConnectionManager, number: int, deadline: float):
         #: The attempt's number, counted from 1 for the manager's life.
@@ -207,6 +217,8 @@ class Attempt:
         self.deadline = deadline
         #: Whether :meth:`established` was called.
         self.is_established = False
+        #: Loop time of :meth:`established`, once called.
+        self.established_at: float | None = None
         self._manager = manager
         self._waiting = 0
 
@@ -215,6 +227,7 @@ class Attempt:
         if self.is_established:
             return
         self.is_established = True
+        self.established_at = asyncio.get_running_loop().time()
         self._manager._attempt_established(self, resumed)
 
     @contextlib.asynccontextmanager
@@ -272,6 +285,10 @@ class ConnectionManager:
         self.backoff = backoff if backoff is not None else Backoff()
         self._shard_id = shard_id
         self._name = name
+        #: An established connection that lived this long, then failed, is retried
+        #: at once; a shorter-lived one backs off, so a flapping server cannot
+        #: make a hot loop.
+        self.healthy_after_s = HEALTHY_AFTER_S
         #: Counters of what happened so far.
         self.stats = ManagerStats()
         #: The fatal error that stopped the manager, if any.
@@ -477,11 +494,17 @@ class ConnectionManager:
             reason = retry.reason if retry is not None else "connection closed"
         else:
             reason = str(error) or type(error).__name__
-        delay = self.backoff.next_delay()
-        if retry is not None and retry.delay_s is not None and attempt.is_established:
-            delay = retry.delay_s
-        elif retry is not None and retry.delay_s is not None:
-            delay = max(delay, retry.delay_s)
+        asked = retry.delay_s if retry is not None else None
+        if asked is not None and attempt.is_established:
+            delay = asked
+        elif asked is None and self._was_healthy(attempt):
+            # A connection that served for a while dropped: come back at once. A
+            # second failure in a row backs off as usual.
+            delay = 0.0
+        else:
+            delay = self.backoff.next_delay()
+            if asked is not None:
+                delay = max(delay, asked)
 
         if error is not None and not isinstance(
             error, ConnectionFault | RemoteProtocolError | OSError | TimeoutError
@@ -506,6 +529,12 @@ class ConnectionManager:
                 )
             )
         return delay
+
+    def _was_healthy(self, attempt: Attempt) -> bool:
+        if attempt.established_at is None:
+            return False
+        uptime = asyncio.get_running_loop().time() - attempt.established_at
+        return uptime >= self.healthy_after_s
 
     async def _close_attempt(self, task: asyncio.Task[Retry | None], code: int) -> None:
         """Close gracefully within close_timeout_s, then abort and cancel."""

@@ -417,3 +417,36 @@ async def test_stop_can_keep_the_session_with_a_resumable_code() -> None:
     await manager.stop(code=4000)
 
     assert driver.closes == [4000]
+
+
+async def test_a_connection_that_served_a_while_is_retried_at_once() -> None:
+    async def serve_then_drop(attempt: Attempt, driver: ScriptedDriver) -> Retry:
+        attempt.established()
+        await asyncio.sleep(0.05)
+        return Retry("dropped")
+
+    driver = ScriptedDriver(serve_then_drop, connect_and_hold)
+    rec = Recorder()
+    manager = make(driver, rec)
+    manager.backoff = Backoff(base_s=60, cap_s=60)
+    manager.healthy_after_s = 0.01
+    manager.start()
+
+    await rec.wait_for(Connected, 2)
+
+    assert manager.backoff.failures == 0
+    await manager.stop()
+
+
+async def test_a_flapping_connection_backs_off_instead_of_looping() -> None:
+    driver = ScriptedDriver(connect_then_drop)
+    rec = Recorder()
+    manager = make(driver, rec)
+    manager.backoff = Backoff(base_s=60, cap_s=60)
+    manager.start()
+
+    await rec.wait_for(Disconnected)
+    await asyncio.sleep(0.05)
+
+    assert driver.runs == 1 and manager.backoff.failures == 1
+    await asyncio.wait_for(manager.stop(), 5)
