@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench soak emulate clean
+.PHONY: demo test lint typecheck pytest bench emulate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
