@@ -797,6 +797,11 @@ class Cache:
             entry.guild = replace(entry.guild, member_count=max(count + delta, 0))
 
     def _put_member(self, entry: _GuildEntry, member: Member) -> None:
+        existing = entry.members.get(member.user.id)
+        if existing is not None and existing == member:
+            # Nothing changed (most messages carry an unchanged member): keep the
+            # shared records as they are.
+            return
         if self.config.users:
             known = member.user.id in self._users
             user = self._share_user(member.user)

@@ -24,7 +24,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeGuard, TypeVar
 
 from tether.errors import RemoteProtocolError
 
@@ -219,14 +219,19 @@ def _snowflakes(value: object) -> tuple[int, ...]:
     return tuple(ids)
 
 
+def _is_mapping(value: object) -> TypeGuard[_Payload]:
+    # Decoded JSON objects are dicts: the exact check skips the ABC machinery.
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def _mapping(value: object) -> _Payload | None:
-    return value if isinstance(value, Mapping) else None
+    return value if _is_mapping(value) else None
 
 
 def _mappings(value: object) -> tuple[_Payload, ...]:
-    if not isinstance(value, list | tuple):
+    if type(value) is not list and not isinstance(value, list | tuple):
         return ()
-    return tuple(item for item in value if isinstance(item, Mapping))
+    return tuple(item for item in value if _is_mapping(item))
 
 
 def _parse_each(value: object, parse: Callable[[_Payload], _T]) -> tuple[_T, ...]:
@@ -241,7 +246,7 @@ def _parse_each(value: object, parse: Callable[[_Payload], _T]) -> tuple[_T, ...
 
 
 def _ensure_mapping(data: object, what: str) -> _Payload:
-    if not isinstance(data, Mapping):
+    if not _is_mapping(data):
         raise RemoteProtocolError(f"{what} payload is not an object")
     return data
 
