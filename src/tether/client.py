@@ -266,6 +266,7 @@ class Client:
         self._fatal_error: FatalError | None = None
         self._running = False
         self._stopping: asyncio.Future[None] | None = None
+        self._starting: asyncio.Future[None] | None = None
         self.user: User | None = None
 
     def __repr__(self) -> str:
@@ -330,7 +331,10 @@ class Client:
         self._fatal_error = None
         self._running = True
         self._io.ensure_started()
-        self._io.call(self._start_on_io)
+        # Scheduled the way stop() is, so that a start() right after a stop()
+        # reaches the I/O loop after it, never before.
+        self._starting = self._io.submit(self._start_async())
+        self._starting.add_done_callback(_log_failure)
 
     def stop(self) -> asyncio.Future[None]:
         """Ask for every connection to end; returns at once.
@@ -665,6 +669,9 @@ class Client:
             self._identify_queue.set_max_concurrency(max_concurrency)
         return info.url
 
+    async def _start_async(self) -> None:
+        self._start_on_io()
+
     def _start_on_io(self) -> None:
         self._io_stopping = False
         for shard_id in self.shard_ids:
@@ -943,6 +950,11 @@ class Client:
         if not isinstance(retry_after, int | float) or retry_after < 0:
             retry_after = 1.0
         request.retry.set_result(float(retry_after))
+
+
+def _log_failure(future: asyncio.Future[None]) -> None:
+    if not future.cancelled() and (error := future.exception()) is not None:
+        logger.error("could not start the client", exc_info=error)
 
 
 @dataclass(frozen=True, slots=True)

@@ -468,9 +468,12 @@ class ConnectionManager:
         """Decide what follows an attempt: log once, emit, return the delay."""
         if stopped:
             if attempt.is_established:
+                # A start() during the teardown means the supervisor goes on.
                 self._emit(
                     Disconnected(
-                        reason="stopped", will_reconnect=False, shard_id=self._shard_id
+                        reason="stopped",
+                        will_reconnect=self._wanted,
+                        shard_id=self._shard_id,
                     )
                 )
             return None
