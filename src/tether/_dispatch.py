@@ -321,23 +321,35 @@ class EventDispatcher:
             result = handler(event)
             if isinstance(result, Awaitable):
                 await result
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            stats.handler_errors += 1
-            name = subscription.name
-            logger.error(
-                "%s: handler %s raised on %s",
-                self.name,
-                name,
-                type(event).__name__,
-                exc_info=exc,
-            )
-            if not isinstance(event, HandlerError):
-                self.dispatch(HandlerError(event=event, handler_name=name, error=exc))
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # The call itself was cancelled (close()): let it end.
+                raise
+            self._handler_failed(subscription, event, exc)
+        except BaseException as exc:
+            # Whatever a handler raises (SystemExit and KeyboardInterrupt too) is
+            # the handler's failure: it must not reach the event loop and end the
+            # program, nor the gateway.
+            self._handler_failed(subscription, event, exc)
         finally:
             watchdog.cancel()
             stats.running -= 1
+
+    def _handler_failed(
+        self, subscription: Subscription, event: Event, exc: BaseException
+    ) -> None:
+        self.stats.handler_errors += 1
+        name = subscription.name
+        logger.error(
+            "%s: handler %s raised on %s",
+            self.name,
+            name,
+            type(event).__name__,
+            exc_info=exc,
+        )
+        if not isinstance(event, HandlerError):
+            self.dispatch(HandlerError(event=event, handler_name=name, error=exc))
 
     def _warn_slow(self, subscription: Subscription, event: Event) -> None:
         self.stats.slow_handlers += 1
@@ -361,13 +373,18 @@ class EventDispatcher:
             await asyncio.wait(set(self._tasks))
 
     async def close(self, *, timeout_s: float = 5.0) -> None:
-        """Cancel running handlers (after ``timeout_s``) and end every stream."""
+        """Cancel running handlers (after ``timeout_s``) and end every stream.
+
+        Called from a handler (a bot that closes itself on a command), that
+        handler is neither waited for nor cancelled: it is the caller.
+        """
         for stream in tuple(self._streams):
             stream._close()
         for _kind, _check, future in self._waiters:
             if not future.done():
                 future.cancel()
-        if self._tasks:
-            _done, pending = await asyncio.wait(set(self._tasks), timeout=timeout_s)
+        others = self._tasks - {asyncio.current_task()}
+        if others:
+            _done, pending = await asyncio.wait(others, timeout=timeout_s)
             for task in pending:
                 task.cancel()

@@ -214,3 +214,54 @@ async def test_the_inbox_warns_about_items_that_waited_not_about_fresh_ones(
     warnings = [r.getMessage() for r in caplog.records]
     assert len(warnings) == 1 and warnings[0].startswith("2 events waited up to 2.5 s")
     assert inbox.warnings == 1
+
+
+@pytest.mark.parametrize("error", [SystemExit(3), KeyboardInterrupt(), GeneratorExit()])
+async def test_a_handler_raising_a_base_exception_is_a_handler_error(
+    error: BaseException,
+) -> None:
+    dispatcher = EventDispatcher()
+    errors: list[HandlerError] = []
+
+    @dispatcher.on(Ping)
+    async def quits(event: Ping) -> None:
+        raise error
+
+    dispatcher.subscribe(HandlerError, errors.append)
+    dispatcher.dispatch(Ping(1))
+    await drain(dispatcher)
+
+    [failure] = errors
+    assert failure.error is error
+    assert dispatcher.stats.handler_errors == 1
+
+
+async def test_a_handler_raising_cancelled_error_itself_is_a_handler_error() -> None:
+    dispatcher = EventDispatcher()
+    errors: list[HandlerError] = []
+
+    @dispatcher.on(Ping)
+    def raises_cancel(event: Ping) -> None:
+        raise asyncio.CancelledError
+
+    dispatcher.subscribe(HandlerError, errors.append)
+    dispatcher.dispatch(Ping(1))
+    await drain(dispatcher)
+
+    assert len(errors) == 1
+
+
+async def test_close_from_inside_a_handler_neither_waits_for_nor_cancels_it() -> None:
+    dispatcher = EventDispatcher()
+    finished: list[str] = []
+
+    @dispatcher.on(Ping)
+    async def closer(event: Ping) -> None:
+        await dispatcher.close(timeout_s=30)
+        finished.append("closer")
+
+    dispatcher.dispatch(Ping(1))
+    async with asyncio.timeout(5):
+        await dispatcher.wait_idle()
+
+    assert finished == ["closer"]
