@@ -145,6 +145,9 @@ class Inbox(Generic[Item]):
         return max(0.0, self._clock() - stamp)
 
     def put(self, item: Item) -> None:
+        if self._loop.is_closed():
+            # Nobody is left to deliver to; keeping items would only grow memory.
+            return
         self._items.append((self._clock(), item))
         if not self._scheduled:
             self._scheduled = True
@@ -201,8 +204,10 @@ class LoopLagMonitor:
         *,
         threshold_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        on_user_loop_closed: Callable[[], object] | None = None,
     ) -> None:
         self._user_loop = user_loop
+        self._on_user_loop_closed = on_user_loop_closed
         self.threshold_s = threshold_s
         self._clock = clock
         self._last_seen = clock()
@@ -227,6 +232,8 @@ class LoopLagMonitor:
         while True:
             await asyncio.sleep(interval)
             if self._user_loop.is_closed():
+                if self._on_user_loop_closed is not None:
+                    self._on_user_loop_closed()
                 return
             if not self._pinged:
                 self._pinged = True

@@ -683,7 +683,9 @@ class Client:
         if self._io.threaded and self._lag_task is None:
             assert self._user_loop is not None
             self._lag_monitor = LoopLagMonitor(
-                self._user_loop, threshold_s=self._loop_lag_warning_s
+                self._user_loop,
+                threshold_s=self._loop_lag_warning_s,
+                on_user_loop_closed=self._abandon_on_io,
             )
             self._lag_task = asyncio.get_running_loop().create_task(
                 self._lag_monitor.run()
@@ -716,6 +718,25 @@ class Client:
         futures = [s.manager.stop(code=code) for s in self._shards.values()]
         if futures:
             await asyncio.gather(*futures)
+
+    def _abandon_on_io(self) -> None:
+        """The user's loop closed without close(): nobody is left to deliver to.
+
+        Stop every shard and the I/O loop, so that a forgotten client does not keep
+        a session (and memory) alive in the background.
+        """
+        logger.warning(
+            "the event loop that started the client closed without close(); "
+            "stopping the client"
+        )
+        loop = asyncio.get_running_loop()
+
+        async def wind_down() -> None:
+            await self._stop_on_io()
+            await self._release_on_io()
+            loop.stop()
+
+        loop.create_task(wind_down())
 
     async def _release_on_io(self) -> None:
         for shard in self._shards.values():
