@@ -21,7 +21,13 @@ class Token:
             raise ValueError("a token must be a non-empty string")
         value = value.strip()
         if value.startswith("Bot "):
-            value = value[4:]
+            value = value[4:].strip()
+        if not value or not value.isprintable() or any(c.isspace() for c in value):
+            # It could never authenticate, and a line break in it would corrupt
+            # the HTTP header it travels in.
+            raise ValueError(
+                "a token must not contain spaces, line breaks or control characters"
+            )
         self._value = value
 
     def reveal(self) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import tether
 
 EXPECTED = {
@@ -43,3 +45,10 @@ def test_every_error_derives_from_tether_error() -> None:
         value = getattr(tether, name)
         if isinstance(value, type) and issubclass(value, Exception):
             assert issubclass(value, tether.TetherError), name
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "abc\r\ndef", "abc def", "Bot a b", "a\x00b"])
+def test_a_token_that_could_never_work_is_refused_at_once(bad: str) -> None:
+    with pytest.raises(ValueError) as refused:
+        tether.Token(bad)
+    assert bad.strip() == "" or bad not in str(refused.value)

@@ -37,6 +37,7 @@ from tether.errors import (
     ConnectionFault,
     LocalProtocolError,
     RateLimitedError,
+    RemoteProtocolError,
 )
 from tether.rest._errors import error_for, parse_rate_limited
 from tether.rest.files import File
@@ -115,6 +116,10 @@ class RESTClient:
         retry_backoff_s: the first pause between retries; it doubles each time,
             with jitter, up to 10 s.
         global_limit: requests per second allowed across all routes.
+        max_response_size: the largest answer body read, in bytes; a larger one
+            raises :class:`~tether.errors.RemoteProtocolError` (Discord's answers
+            are far smaller; this bounds memory against a broken or hostile
+            server).
 
     Attributes:
         rate_limiter: the :class:`~tether.rest.ratelimit.RateLimiter` deciding when
@@ -135,6 +140,7 @@ class RESTClient:
         user_agent: str = USER_AGENT,
         retry_backoff_s: float = 0.5,
         global_limit: int = GLOBAL_LIMIT,
+        max_response_size: int = 32 * 1024 * 1024,
     ) -> None:
         if timeout_s <= 0:
             raise ValueError("timeout_s must be positive")
@@ -154,6 +160,7 @@ class RESTClient:
         self.max_rate_limit_wait_s = max_rate_limit_wait_s
         self.user_agent = user_agent
         self.retry_backoff_s = retry_backoff_s
+        self.max_response_size = max_response_size
         # The pure rate-limit bookkeeping.
         self.rate_limiter = RateLimiter(
             global_limit=global_limit, margin_s=_RATE_LIMIT_MARGIN_S
@@ -345,7 +352,7 @@ class RESTClient:
 
             self._hand_back(permit, info=info, status=status)
             if 200 <= status < 300:
-                return _decode(answer)
+                return _decode_success(route, answer)
             retryable = status in _RETRY_STATUSES and route.is_idempotent
             if retryable and retries < self.max_retries:
                 retries += 1
@@ -371,7 +378,17 @@ class RESTClient:
             headers=headers,
             allow_redirects=False,
         ) as response:
-            answer = await response.read()
+            cap = self.max_response_size
+            if (response.content_length or 0) > cap:
+                raise _too_large(method, url, cap)
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.content.iter_chunked(64 * 1024):
+                size += len(chunk)
+                if size > cap:
+                    raise _too_large(method, url, cap)
+                chunks.append(chunk)
+            answer = b"".join(chunks)
             return response.status, response.headers, answer, response.reason or ""
 
     def _headers(self, *, auth: bool, reason: str | None) -> dict[str, str]:
@@ -760,6 +777,24 @@ class RESTClient:
         if data is not None:
             payload["data"] = dict(data)
         return await self._send(route, json=payload, auth=False)
+
+
+def _too_large(method: str, url: URL, cap: int) -> RemoteProtocolError:
+    return RemoteProtocolError(
+        f"{method} {url.path}: the answer is larger than max_response_size "
+        f"({cap} bytes); it was not read"
+    )
+
+
+def _decode_success(route: Route, answer: bytes) -> Any:
+    if not answer:
+        return None
+    try:
+        return orjson.loads(answer)
+    except orjson.JSONDecodeError as exc:
+        raise RemoteProtocolError(
+            f"{route.method} {route.template}: the answer is not JSON"
+        ) from exc
 
 
 def _decode(answer: bytes) -> Any:
