@@ -47,7 +47,9 @@ def test_every_error_derives_from_tether_error() -> None:
             assert issubclass(value, tether.TetherError), name
 
 
-@pytest.mark.parametrize("bad", ["", "   ", "abc\r\ndef", "abc def", "Bot a b", "a\x00b"])
+@pytest.mark.parametrize(
+    "bad", ["", "   ", "abc\r\ndef", "abc def", "Bot a b", "a\x00b"]
+)
 def test_a_token_that_could_never_work_is_refused_at_once(bad: str) -> None:
     with pytest.raises(ValueError) as refused:
         tether.Token(bad)
