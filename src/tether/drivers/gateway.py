@@ -215,10 +215,14 @@ class GatewayDriver:
         except UnauthorizedError as exc:
             # The token is wrong: no gateway would take it either (4004), and
             # retrying would spin forever on the same answer.
-            raise InvalidTokenError(
-                int(CloseCode.AUTHENTICATION_FAILED),
-                "GET /gateway/bot refused the token with HTTP 401",
-            ) from exc
+            error = InvalidTokenError(int(CloseCode.AUTHENTICATION_FAILED))
+            # Said as it happened: REST refused the token before any gateway
+            # connection; the class and code stay those of the gateway's refusal.
+            error.args = (
+                f"GET /gateway/bot refused the token (HTTP 401); {error.ADVICE}. "
+                "The client stopped and will not reconnect",
+            )
+            raise error from exc
         except FatalError:
             raise
         except (TetherError, aiohttp.ClientError, OSError) as exc:
