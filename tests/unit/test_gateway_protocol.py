@@ -294,6 +294,21 @@ def test_dispatches_before_identify_are_ignored() -> None:
     assert p.seq is None
 
 
+def test_dispatches_between_identify_and_ready_are_ignored() -> None:
+    p = make()
+    p.connection_opened(0.0)
+    p.receive_payload(HELLO, 0.0)
+    p.send_identify(0.0)
+    p.events()
+
+    p.receive_payload(dispatch("MESSAGE_CREATE", 1, {"content": "early"}), 1.0)
+    p.receive_payload(ready(seq=2), 1.0)
+
+    names = [e.name for e in p.events() if isinstance(e, Dispatch)]
+    assert names == ["READY"]
+    assert p.seq == 2
+
+
 # Heartbeats
 
 

@@ -867,6 +867,14 @@ class GatewayProtocol:
 
         if name == "READY":
             self._on_ready(seq, data)
+        elif self._state is _S.IDENTIFYING:
+            # A new session begins with READY: nothing can come before it, and
+            # what did would belong to no session.
+            self._warn_once(
+                "dispatch-before-ready",
+                "received %s before READY; ignored",
+                name,
+            )
         elif name == "RESUMED":
             self._on_resumed(seq, data)
         elif seq is not None and self._seq is not None and seq <= self._seq:
