@@ -617,15 +617,20 @@ class Client:
         on_dispatch: Callable[[Dispatch], None],
     ) -> GatewayDriver:
         """Build a shard's gateway driver (a hook for subclasses)."""
-        return GatewayDriver(
-            protocol,
-            fetch_gateway_url=self._fetch_gateway_url,
-            on_dispatch=on_dispatch,
-            identify_queue=self._identify_queue,
-            shard_id=shard_id,
-            compress=self.compress,
-            max_message_size=self.max_message_size,
-        )
+        return GatewayDriver(protocol, **self._driver_options(shard_id, on_dispatch))
+
+    def _driver_options(
+        self, shard_id: int, on_dispatch: Callable[[Dispatch], None]
+    ) -> dict[str, Any]:
+        """The keyword arguments of a shard's :class:`GatewayDriver`."""
+        return {
+            "fetch_gateway_url": self._fetch_gateway_url,
+            "on_dispatch": on_dispatch,
+            "identify_queue": self._identify_queue,
+            "shard_id": shard_id,
+            "compress": self.compress,
+            "max_message_size": self.max_message_size,
+        }
 
     def _on_io_event(self, shard_id: int, event: Event) -> None:
         """See a shard's Connected/Disconnected on the I/O loop (a subclass hook)."""

@@ -689,20 +689,15 @@ class ShardedClient(Client):
         protocol: GatewayProtocol,
         on_dispatch: Callable[[Dispatch], None],
     ) -> GatewayDriver:
+        options = self._driver_options(shard_id, on_dispatch)
+        options["identify_queue"] = _ShardTurns(
+            self._identify_queue,
+            wait_for_order=self._wait_for_order,
+            took_turn=self._release_order,
+            refused=self._refuse,
+        )
         return _ShardDriver(
-            protocol,
-            recommend_shards=self._recommended_shards,
-            fetch_gateway_url=self._fetch_gateway_url,
-            on_dispatch=on_dispatch,
-            identify_queue=_ShardTurns(
-                self._identify_queue,
-                wait_for_order=self._wait_for_order,
-                took_turn=self._release_order,
-                refused=self._refuse,
-            ),
-            shard_id=shard_id,
-            compress=self.compress,
-            max_message_size=self.max_message_size,
+            protocol, recommend_shards=self._recommended_shards, **options
         )
 
     def _on_io_event(self, shard_id: int, event: Event) -> None:
