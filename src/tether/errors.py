@@ -20,8 +20,8 @@ Every exception tether raises on purpose derives from :class:`TetherError`::
     │       ├── InvalidApiVersionError     4012
     │       ├── InvalidIntentsError        4013
     │       └── DisallowedIntentsError     4014 (names the privileged intents)
-    │   (also tether.identify.SessionStartLimitError: no session start left today,
-    │    and tether.rpc.errors.RPCFatalCloseError for the desktop app's closes)
+    │       └── RPCFatalCloseError         the desktop app's fatal closes (tether.rpc)
+    │   (also tether.identify.SessionStartLimitError: no session start left today)
     ├── ClientStateError              an API used in a state that does not allow it
     └── HTTPError                     a REST answer that is not a success
         ├── UnauthorizedError         401
@@ -144,11 +144,13 @@ class FatalCloseError(FatalError):
     CODE: int = 0
     #: What the user should do about it.
     ADVICE: str = "check the bot's configuration"
+    #: Who closed, for the message.
+    CLOSED_BY: str = "the gateway closed"
 
     def __init__(self, code: int, reason: str = "") -> None:
         detail = f" ({reason})" if reason else ""
         super().__init__(
-            f"the gateway closed with {code}{detail}; {self.ADVICE}. "
+            f"{self.CLOSED_BY} with {code}{detail}; {self.ADVICE}. "
             "The client stopped and will not reconnect"
         )
         self.code = code

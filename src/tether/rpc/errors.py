@@ -26,7 +26,7 @@ Messages say what happened and what to do. No exception text contains a token.
 from __future__ import annotations
 
 from tether.errors import (
-    FatalError,
+    FatalCloseError,
     LocalProtocolError,
     RemoteProtocolError,
     TetherError,
@@ -143,7 +143,7 @@ class FrameTooLargeError(RemoteProtocolError):
 # Fatal CLOSE codes: the manager stops and never loops on these.
 
 
-class RPCFatalCloseError(FatalError):
+class RPCFatalCloseError(FatalCloseError):
     """The app closed the connection with a code that retrying cannot fix.
 
     Attributes:
@@ -151,19 +151,8 @@ class RPCFatalCloseError(FatalError):
         reason: the app's message.
     """
 
-    #: The CLOSE code this class stands for (0 on the base class).
-    CODE: int = 0
-    #: What the user should do about it.
-    ADVICE: str = "check the client's configuration"
-
-    def __init__(self, code: int, reason: str = "") -> None:
-        detail = f" ({reason})" if reason else ""
-        super().__init__(
-            f"Discord closed the RPC connection with {code}{detail}; {self.ADVICE}. "
-            "The client stopped and will not reconnect"
-        )
-        self.code = code
-        self.reason = reason
+    ADVICE = "check the client's configuration"
+    CLOSED_BY = "Discord closed the RPC connection"
 
 
 class InvalidClientIdError(RPCFatalCloseError):
