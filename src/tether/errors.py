@@ -13,15 +13,15 @@ Every exception tether raises on purpose derives from :class:`TetherError`::
     │   ├── HandshakeTimeoutError     the attempt did not reach a session in time
     │   └── ConnectionClosedError     the peer closed or dropped the connection
     ├── FatalError                    a fault that stops the connection manager
-    │   └── FatalCloseError           a gateway close code that must not be retried
-    │       ├── InvalidTokenError          4004
-    │       ├── InvalidShardError          4010
-    │       ├── ShardingRequiredError      4011 (carries the shard count to use)
-    │       ├── InvalidApiVersionError     4012
-    │       ├── InvalidIntentsError        4013
-    │       └── DisallowedIntentsError     4014 (names the privileged intents)
-    │       └── RPCFatalCloseError         the desktop app's fatal closes (tether.rpc)
-    │   (also tether.identify.SessionStartLimitError: no session start left today)
+    │   ├── FatalCloseError           a close code that must not be retried
+    │   │   ├── InvalidTokenError          4004
+    │   │   ├── InvalidShardError          4010
+    │   │   ├── ShardingRequiredError      4011 (carries the shard count to use)
+    │   │   ├── InvalidApiVersionError     4012
+    │   │   ├── InvalidIntentsError        4013
+    │   │   ├── DisallowedIntentsError     4014 (names the privileged intents)
+    │   │   └── tether.rpc.errors.RPCFatalCloseError   the desktop app's closes
+    │   └── tether.identify.SessionStartLimitError     no session start left today
     ├── ClientStateError              an API used in a state that does not allow it
     └── HTTPError                     a REST answer that is not a success
         ├── UnauthorizedError         401
