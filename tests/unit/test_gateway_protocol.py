@@ -960,3 +960,13 @@ def test_next_deadline_follows_the_state() -> None:
 
     p.connection_closed(None, 3.0)
     assert p.next_deadline() is None
+
+
+def test_a_hello_asking_for_almost_no_heartbeats_is_capped() -> None:
+    p = make(jitter=0.0)
+    p.connection_opened(0.0)
+    p.receive_payload({"op": 10, "d": {"heartbeat_interval": 1e300}}, 0.0)
+
+    assert p.heartbeat_interval_s == 300.0
+    deadline = p.next_deadline()
+    assert deadline is not None and deadline <= 300.0

@@ -177,7 +177,10 @@ class Decoder:
         self._size += len(chunk)
         if self._size > self.max_size or self._inflater.unconsumed_tail:
             self._break()
-            raise PayloadTooLargeError(self._size, self.max_size)
+            # Input left over means the message inflates past the cap.
+            raise PayloadTooLargeError(
+                max(self._size, self.max_size + 1), self.max_size
+            )
         if chunk:
             self._parts.append(chunk)
 

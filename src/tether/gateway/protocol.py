@@ -126,6 +126,8 @@ COMMAND_OPCODES: Final[frozenset[Opcode]] = frozenset(
 #: The code of every close the protocol asks for (never 1000/1001).
 REQUESTED_CLOSE_CODE: Final[int] = int(CloseCode.UNKNOWN_ERROR)
 
+# The longest heartbeat interval obeyed (Discord's is about 41 s).
+_MAX_HEARTBEAT_INTERVAL_S: Final[float] = 300.0
 # op 9 asks for a random wait of 1 to 5 s before the next connection.
 _INVALID_SESSION_DELAY_S: Final[tuple[float, float]] = (1.0, 5.0)
 _COMPRESSIONS: Final[tuple[str | None, ...]] = (None, "zlib-stream", "zstd-stream")
@@ -811,6 +813,16 @@ class GatewayProtocol:
         now = self._now
         self._hello_deadline = None
         self._interval_s = interval_ms / 1000
+        if self._interval_s > _MAX_HEARTBEAT_INTERVAL_S:
+            # A server that asks for (almost) no heartbeats would leave a zombie
+            # connection undetected for as long.
+            self._warn_once(
+                "hello-interval-long",
+                "HELLO asked for a heartbeat every %.0f s; beating every %.0f s",
+                self._interval_s,
+                _MAX_HEARTBEAT_INTERVAL_S,
+            )
+            self._interval_s = _MAX_HEARTBEAT_INTERVAL_S
         self._next_beat_at = now + self._interval_s * self._rng.random()
 
         if self._session_id is None:
