@@ -111,3 +111,12 @@ async def test_the_banner_names_every_address() -> None:
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+@pytest.mark.parametrize(
+    "argv", [["--port", "99999"], ["--gateway-port", "-1"], ["--max-records", "0"]]
+)
+def test_out_of_range_numbers_are_refused_with_a_usage_error(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as refused:
+        main(argv)
+    assert refused.value.code == 2

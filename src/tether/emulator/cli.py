@@ -46,6 +46,20 @@ See docs/emulator.md for every action and the scenario format.
 """
 
 
+def _port(text: str) -> int:
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port (0 to 65535)")
+    return port
+
+
+def _count(text: str) -> int:
+    count = int(text)
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"{count}: give 1 or more")
+    return count
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``tether emulate``."""
     parser = argparse.ArgumentParser(
@@ -139,24 +153,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     network.add_argument(
         "--port",
-        type=int,
+        type=_port,
         metavar="PORT",
         default=0,
         help="REST port (0: any free port)",
     )
     network.add_argument(
-        "--gateway-port", type=int, metavar="PORT", default=0, help="gateway port (0)"
+        "--gateway-port", type=_port, metavar="PORT", default=0, help="gateway port (0)"
     )
     network.add_argument(
         "--resume-port",
-        type=int,
+        type=_port,
         metavar="PORT",
         default=0,
         help="resume gateway port (0)",
     )
     network.add_argument(
         "--control-port",
-        type=int,
+        type=_port,
         metavar="PORT",
         default=0,
         help="control port, on 127.0.0.1 (0)",
@@ -179,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--token", help="use this token instead of a generated one")
     output.add_argument(
         "--max-records",
-        type=int,
+        type=_count,
         metavar="N",
         default=100_000,
         help="dispatch and frame records kept per session for the control "
