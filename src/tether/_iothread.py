@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextlib
 import logging
 import threading
 import time
@@ -95,7 +96,11 @@ class IOLoop:
         if self.threaded and self._loop is not None and self._thread is not None:
             loop, thread = self._loop, self._thread
             self._loop, self._thread = None, None
-            loop.call_soon_threadsafe(loop.stop)
+            if not loop.is_closed():
+                # Closed already when the loop stopped itself (its user's loop
+                # ended without close()).
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(loop.stop)
             thread.join(10)
 
 

@@ -382,6 +382,13 @@ class Client:
 
     async def close(self) -> None:
         """Stop, wait for the handlers, and release every resource."""
+        if self._user_loop is not None and self._user_loop.is_closed():
+            # The loop that ran this client is gone, and the I/O side already
+            # stopped itself when it noticed: only the HTTP session is left.
+            self._io.shutdown()
+            with contextlib.suppress(RuntimeError):
+                await self.rest.close()
+            return
         await self.stop()
         for tasks in self._fetches.values():
             for task in tasks:
