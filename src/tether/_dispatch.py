@@ -279,8 +279,9 @@ class EventDispatcher:
             self._start(subscription, event)
         if self._waiters:
             self._feed_waiters(event)
-        for stream in tuple(self._streams):
-            stream._offer(event)
+        if self._streams:
+            for stream in tuple(self._streams):
+                stream._offer(event)
 
     def _feed_waiters(self, event: Event) -> None:
         for entry in list(self._waiters):

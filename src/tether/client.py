@@ -50,7 +50,7 @@ from tether.gateway.protocol import (
     IdentifyParams,
     default_properties,
 )
-from tether.identify import IdentifyQueue, LocalIdentifyQueue
+from tether.identify import IdentifyQueue, LimitedIdentifyQueue, LocalIdentifyQueue
 from tether.manager import (
     STOP_CLOSE_CODE,
     Backoff,
@@ -574,9 +574,6 @@ class Client:
         for shard_id in list(self._shards) or self.shard_ids:
             await self._send_command_to(shard_id, Opcode.PRESENCE_UPDATE, d)
 
-    async def _send_command(self, guild_id: int, op: Opcode, d: Any) -> None:
-        await self._send_command_to(self._shard_of_guild(guild_id), op, d)
-
     async def _send_command_to(self, shard_id: int, op: Opcode, d: Any) -> None:
         if not self._io.is_started:
             raise ClientStateError("the client is not started")
@@ -590,7 +587,15 @@ class Client:
                 if self._io_stopping or not shard.manager.is_running:
                     raise ClientStateError(f"shard {shard_id} is stopped")
                 shard.session_up.clear()
-                await shard.session_up.wait()
+                # A session, or the end of the shard (a fatal close, a stop, a
+                # reshard that removed it): whichever comes first.
+                up = asyncio.ensure_future(shard.session_up.wait())
+                ended = asyncio.ensure_future(shard.manager.wait_closed())
+                try:
+                    await asyncio.wait({up, ended}, return_when="FIRST_COMPLETED")
+                finally:
+                    up.cancel()
+                    ended.cancel()
             shard.driver.send_command(op, d)
 
         await self._io.submit(send())
@@ -676,9 +681,9 @@ class Client:
         if self._io_rest is None:
             self._io_rest = RESTClient(self._token, api_url=self.api_url)
         info = await self._io_rest.get_gateway_bot()
-        if isinstance(self._identify_queue, LocalIdentifyQueue):
-            max_concurrency = info.session_start_limit.max_concurrency
-            self._identify_queue.set_max_concurrency(max_concurrency)
+        if isinstance(self._identify_queue, LimitedIdentifyQueue):
+            # Concurrency and the daily session start limit, as Discord says now.
+            self._identify_queue.update_limits(info.session_start_limit)
         return info.url
 
     async def _start_async(self) -> None:
@@ -713,7 +718,6 @@ class Client:
             # A start() came after this run's stop(): its own watcher reports.
             return
         fatal = next((m.fatal_error for m in managers if m.fatal_error), None)
-        self._wake_commands()
         for shard_id in self._shards:
             self._post(shard_id, _StateChange(ManagerState.DISCONNECTED))
         self._post(-1, _Closed(fatal))

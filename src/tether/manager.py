@@ -309,7 +309,6 @@ class ConnectionManager:
         self._attempt: Attempt | None = None
         self._attempt_count = 0
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._closed_event: asyncio.Event | None = None
 
     def __repr__(self) -> str:
         return f"<ConnectionManager {self._name} state={self._state.value}>"
@@ -338,7 +337,6 @@ class ConnectionManager:
             return
         self._loop = loop
         self._wakeup = asyncio.Event()
-        self._closed_event = asyncio.Event()
         self._task = loop.create_task(self._supervise(), name=f"tether:{self._name}")
 
     def stop(self, *, code: int = STOP_CLOSE_CODE) -> asyncio.Future[None]:

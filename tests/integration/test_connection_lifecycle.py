@@ -24,6 +24,7 @@ from tether import events as ev
 from tether.client import Client
 from tether.emulator import Emulator
 from tether.emulator.records import SessionState
+from tether.errors import ClientStateError
 from tether.identify import SessionStartLimitError
 from tether.manager import Backoff, Connected, Disconnected, ManagerState
 
@@ -335,3 +336,40 @@ async def test_a_fatal_refusal_by_the_identify_queue_stops_the_client_at_once(
     assert client.fatal_error is refusal
     assert queue.asked == 1
     assert gateway_emu.counters.identifies == 0
+
+
+class GatedRefusingIdentifyQueue:
+    """Gives no turn until :attr:`gate` is set, then refuses with ``error``."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.gate = asyncio.Event()
+        self.waiting = 0
+
+    @contextlib.asynccontextmanager
+    async def turn(self, shard_id: int) -> AsyncIterator[None]:
+        self.waiting += 1
+        await self.gate.wait()
+        raise self.error
+        yield  # pragma: no cover
+
+
+async def test_a_command_waiting_for_a_session_fails_when_the_shard_gives_up(
+    gateway_emu: Emulator, client_factory: ClientFactory
+) -> None:
+    refusal = SessionStartLimitError(0, remaining=0, total=1000, reset_after_s=60.0)
+    queue = GatedRefusingIdentifyQueue(refusal)
+    client = client_factory(gateway_emu, identify_queue=queue, attempt_timeout_s=60)
+    client.start()
+    await until(lambda: queue.waiting == 1)
+    command = asyncio.ensure_future(client.update_presence(status="idle"))
+    await asyncio.sleep(0.1)
+
+    client._io.call(queue.gate.set)
+
+    with pytest.raises(ClientStateError):
+        async with asyncio.timeout(WAIT_S):
+            await command
+    assert client.fatal_error is refusal or isinstance(
+        client.fatal_error, SessionStartLimitError
+    )

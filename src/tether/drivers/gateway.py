@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
@@ -57,6 +56,8 @@ DEFAULT_MAX_MESSAGE_SIZE: Final = 16 * 1024 * 1024
 REFETCH_AFTER_FAILURES: Final = 3
 #: Close codes after which Discord ends the session, when the client sends them.
 _SESSION_ENDING_CODES: Final = frozenset({1000, 1001})
+#: Dispatches that end a handshake: queued commands may go out after them.
+_HANDSHAKE_ENDS: Final = frozenset({"READY", "RESUMED"})
 #: How long our own close handshake may take before the transport is dropped.
 CLOSE_HANDSHAKE_S: Final = 1.0
 
@@ -298,7 +299,10 @@ class GatewayDriver:
                     continue
                 protocol.receive_payload(payload, self._clock())
                 self._handle_events(attempt)
-                self._wake_writer.set()
+                if payload.get("op") != 0 or payload.get("t") in _HANDSHAKE_ENDS:
+                    # Only these can queue frames or move a timer: an ordinary
+                    # dispatch needs nothing from the writer.
+                    self._wake_writer.set()
                 if self._close_request is not None:
                     await self._close_quietly(ws, self._close_request.code)
                     return self._close_request.code, ""
@@ -457,8 +461,3 @@ class GatewayDriver:
         response = getattr(ws, "_response", None)
         if response is not None:
             response.close()
-
-
-def default_rng() -> random.Random:
-    """A fresh random source for a protocol (heartbeat jitter, op 9 waits)."""
-    return random.Random()
