@@ -163,6 +163,20 @@ class InvalidTokenError(FatalCloseError):
     CODE = 4004
     ADVICE = "the token is wrong or was reset: get a new one from the Developer Portal"
 
+    @classmethod
+    def refused_by_rest(cls) -> InvalidTokenError:
+        """The error for a token that REST refused (401) before any gateway saw it.
+
+        The class and code stay those of the gateway's refusal, so one ``except``
+        serves both; the message says what happened.
+        """
+        error = cls(cls.CODE)
+        error.args = (
+            f"GET /gateway/bot refused the token (HTTP 401); {cls.ADVICE}. "
+            "The client stopped and will not reconnect",
+        )
+        return error
+
 
 class InvalidShardError(FatalCloseError):
     """4010: the shard id or shard count is invalid."""

@@ -667,7 +667,7 @@ class ShardedClient(Client):
             try:
                 return await self._gateway_bot()
             except UnauthorizedError as exc:
-                raise InvalidTokenError(4004, "GET /gateway/bot answered 401") from exc
+                raise InvalidTokenError.refused_by_rest() from exc
             except (TetherError, OSError, TimeoutError) as exc:
                 delay = backoff.next_delay()
                 logger.warning(

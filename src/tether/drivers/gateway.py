@@ -33,7 +33,7 @@ from tether.errors import (
     UnauthorizedError,
 )
 from tether.gateway.codec import Compression, Decoder, encode
-from tether.gateway.opcodes import CloseCode, Opcode, Recovery
+from tether.gateway.opcodes import Opcode, Recovery
 from tether.gateway.protocol import (
     CloseRequested,
     ConnectionState,
@@ -216,14 +216,7 @@ class GatewayDriver:
         except UnauthorizedError as exc:
             # The token is wrong: no gateway would take it either (4004), and
             # retrying would spin forever on the same answer.
-            error = InvalidTokenError(int(CloseCode.AUTHENTICATION_FAILED))
-            # Said as it happened: REST refused the token before any gateway
-            # connection; the class and code stay those of the gateway's refusal.
-            error.args = (
-                f"GET /gateway/bot refused the token (HTTP 401); {error.ADVICE}. "
-                "The client stopped and will not reconnect",
-            )
-            raise error from exc
+            raise InvalidTokenError.refused_by_rest() from exc
         except FatalError:
             raise
         except (TetherError, aiohttp.ClientError, OSError) as exc:
