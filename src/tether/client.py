@@ -798,17 +798,13 @@ class Client:
 
     def _handle_dispatch(self, shard_id: int, dispatch: Dispatch) -> None:
         name = dispatch.name
+        if name == "READY":
+            self._on_ready(shard_id, dispatch)
+            return
         data = dispatch.data
         session_id = self._session_ids.get(shard_id)
-        if name == "READY" and isinstance(data, dict):
-            # READY opens a new session: what it leads to belongs to that one.
-            new_id = data.get("session_id")
-            session_id = new_id if isinstance(new_id, str) else session_id
         token = _current.set(DispatchInfo(shard_id, session_id, dispatch.seq, name))
         try:
-            if name == "READY":
-                self._on_ready(shard_id, dispatch)
-                return
             event = self.cache.resolve(ev.parse_dispatch(name, data, shard_id=shard_id))
             self.cache.apply(event)
             # The guild's own event goes first: Ready follows the last GUILD_CREATE,
@@ -838,11 +834,17 @@ class Client:
             return
         self.user = ready.user
         self._session_ids[shard_id] = ready.session_id
-        self._ready_dispatch[shard_id] = DispatchInfo(
-            shard_id, ready.session_id, dispatch.seq, dispatch.name
-        )
-        for leave in self.cache.begin_session(ready, shard=self._shard_tuple(shard_id)):
-            self._dispatcher.dispatch(leave)
+        # READY opens a new session: what it leads to belongs to that one.
+        info = DispatchInfo(shard_id, ready.session_id, dispatch.seq, dispatch.name)
+        self._ready_dispatch[shard_id] = info
+        token = _current.set(info)
+        try:
+            for leave in self.cache.begin_session(
+                ready, shard=self._shard_tuple(shard_id)
+            ):
+                self._dispatcher.dispatch(leave)
+        finally:
+            _current.reset(token)
         self._restart_member_requests(shard_id)
         if self._ready_event is not None and shard_id in self._ready_shards:
             self._ready_shards.discard(shard_id)
