@@ -187,8 +187,7 @@ class _ShardCache(Cache):
 class _ShardDriver(GatewayDriver):
     """The gateway driver of one shard of a :class:`ShardedClient`.
 
-    Adds two things: a refusal by the identify queue that ends the shard, and the
-    shard count to use on 4011.
+    Adds the shard count to use to a 4011.
     """
 
     def __init__(
@@ -200,29 +199,14 @@ class _ShardDriver(GatewayDriver):
     ) -> None:
         super().__init__(protocol, **options)
         self._recommend_shards = recommend_shards
-        # Why the identify queue refused this shard, during an attempt.
-        self._refusal: FatalError | None = None
-
-    def refuse(self, error: FatalError) -> None:
-        """End the attempt with ``error``: the shard must not identify."""
-        self._refusal = error
-        self.abort()
 
     async def run(self, attempt: Attempt) -> Retry | None:
-        self._refusal = None
         try:
-            retry = await super().run(attempt)
+            return await super().run(attempt)
         except ShardingRequiredError as exc:
             if exc.recommended_shards is not None:
                 raise
             raise await self._with_recommendation(exc) from exc
-        except Exception as exc:
-            if self._refusal is not None:
-                raise self._refusal from exc
-            raise
-        if self._refusal is not None:
-            raise self._refusal
-        return retry
 
     async def _with_recommendation(
         self, exc: ShardingRequiredError
@@ -241,7 +225,8 @@ class _ShardDriver(GatewayDriver):
 
 class _ShardTurns:
     """The identify queue as one shard sees it: start order first, then the
-    queue's turn; a refusal ends the shard's attempt instead of identifying."""
+    queue's turn. A refusal releases the start order and ends the attempt (the
+    driver ends an attempt whose turn raised)."""
 
     def __init__(
         self,
@@ -264,8 +249,7 @@ class _ShardTurns:
                 await stack.enter_async_context(self._queue.turn(shard_id))
             except SessionStartLimitError as exc:
                 self._refused(shard_id, exc)
-                # The refusal drops the connection, which cancels this wait.
-                await asyncio.Event().wait()
+                raise
             self._took_turn(shard_id)
             yield
 
@@ -778,9 +762,6 @@ class ShardedClient(Client):
 
     def _refuse(self, shard_id: int, error: SessionStartLimitError) -> None:
         self._release_order(shard_id)
-        shard = self._shards.get(shard_id)
-        if shard is not None and isinstance(shard.driver, _ShardDriver):
-            shard.driver.refuse(error)
 
     # The I/O side: changes, closing, stopping
 
