@@ -309,15 +309,20 @@ async def test_stop_while_waiting_for_ready(
 
 
 class RefusingIdentifyQueue:
-    """An identify queue that refuses every turn with ``error``."""
+    """Refuses every turn with ``error``; with ``gated``, only once :attr:`gate`
+    is set."""
 
-    def __init__(self, error: Exception) -> None:
+    def __init__(self, error: Exception, *, gated: bool = False) -> None:
         self.error = error
+        self.gate = asyncio.Event()
+        if not gated:
+            self.gate.set()
         self.asked = 0
 
     @contextlib.asynccontextmanager
     async def turn(self, shard_id: int) -> AsyncIterator[None]:
         self.asked += 1
+        await self.gate.wait()
         raise self.error
         yield  # pragma: no cover
 
@@ -338,30 +343,14 @@ async def test_a_fatal_refusal_by_the_identify_queue_stops_the_client_at_once(
     assert gateway_emu.counters.identifies == 0
 
 
-class GatedRefusingIdentifyQueue:
-    """Gives no turn until :attr:`gate` is set, then refuses with ``error``."""
-
-    def __init__(self, error: Exception) -> None:
-        self.error = error
-        self.gate = asyncio.Event()
-        self.waiting = 0
-
-    @contextlib.asynccontextmanager
-    async def turn(self, shard_id: int) -> AsyncIterator[None]:
-        self.waiting += 1
-        await self.gate.wait()
-        raise self.error
-        yield  # pragma: no cover
-
-
 async def test_a_command_waiting_for_a_session_fails_when_the_shard_gives_up(
     gateway_emu: Emulator, client_factory: ClientFactory
 ) -> None:
     refusal = SessionStartLimitError(0, remaining=0, total=1000, reset_after_s=60.0)
-    queue = GatedRefusingIdentifyQueue(refusal)
+    queue = RefusingIdentifyQueue(refusal, gated=True)
     client = client_factory(gateway_emu, identify_queue=queue, attempt_timeout_s=60)
     client.start()
-    await until(lambda: queue.waiting == 1)
+    await until(lambda: queue.asked == 1)
     command = asyncio.ensure_future(client.update_presence(status="idle"))
     await asyncio.sleep(0.1)
 
